@@ -1,0 +1,52 @@
+//! `honeyimage inspect`: what is in a dataset, before anything trains on it.
+use std::process::ExitCode;
+
+use anyhow::Result;
+use honeyimage_data::Split;
+
+use crate::data_args::{load_split, DataArgs};
+use crate::progress::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print a JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+    let src = args.data.open()?;
+    let mut splits = Vec::new();
+    for split in [Split::Train, Split::Test] {
+        if !src.has_split(split) {
+            continue;
+        }
+        let ds = load_split(&src, split, args.data.limit, args.data.limit_seed)?;
+        splits.push((split, ds));
+    }
+    if args.json {
+        let doc = serde_json::json!({
+            "path": src.path(),
+            "format": src.format().to_string(),
+            "splits": splits.iter().map(|(s, ds)| serde_json::json!({
+                "split": s.to_string(),
+                "count": ds.len(),
+                "shape": [ds.height, ds.width, ds.channels],
+                "classes": ds.class_names,
+                "class_counts": ds.class_counts(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} ({})", src.path().display(), src.format());
+    for (split, ds) in &splits {
+        println!("  {split}: {} images, {}x{}x{} (HxWxC), {} classes", ds.len(), ds.height, ds.width, ds.channels, ds.num_classes());
+        for (name, count) in ds.class_names.iter().zip(ds.class_counts()) {
+            println!("    {count:>7}  {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,151 @@
+//! `honeyimage train`: train a model on a dataset and save it as a folder
+//! (weights + config), reporting test accuracy at the end. Suspect models in
+//! tests and evaluations are trained with this same command.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use honeyimage::model::channel_stats;
+use honeyimage::tensors::TensorSet;
+use honeyimage::{Arch, Model, ModelConfig, TrainConfig, TrainEvent};
+use honeyimage_data::Split;
+
+use crate::data_args::{load_split, DataArgs};
+use crate::progress::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Architecture: small-cnn, resnet18, wrn-28-2, vgg11, densenet121, vit.
+    #[arg(long, default_value = "small-cnn")]
+    arch: Arch,
+    /// Width parameter of the architecture (default: the paper's).
+    #[arg(long)]
+    arch_width: Option<usize>,
+    /// Output model folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Peak learning rate (cosine schedule with warm-up).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    /// Plain (non-Nesterov) momentum.
+    #[arg(long)]
+    no_nesterov: bool,
+    /// Weight decay.
+    #[arg(long, default_value_t = 5e-4)]
+    weight_decay: f64,
+    /// Warm-up epochs.
+    #[arg(long, default_value_t = 0.5)]
+    warmup_epochs: f64,
+    /// Label smoothing.
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
+    /// Random-crop padding in pixels (0 = no crops).
+    #[arg(long, default_value_t = 0)]
+    crop_padding: usize,
+    /// Random horizontal flips.
+    #[arg(long)]
+    flip: bool,
+    /// Seed of initial weights, batch order and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Evaluate on this many test images at most (stratified; default all).
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Overwrite an existing output folder.
+    #[arg(long)]
+    force: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+    if args.out.exists() && !args.force {
+        bail!("{} already exists (use --force to overwrite)", args.out.display());
+    }
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        momentum: args.momentum,
+        nesterov: !args.no_nesterov,
+        weight_decay: args.weight_decay,
+        warmup_epochs: args.warmup_epochs,
+        label_smoothing: args.label_smoothing,
+        crop_padding: args.crop_padding,
+        flip: args.flip,
+        seed: args.seed,
+    };
+    config.validate()?;
+    let (src, train_ds) = args.data.load()?;
+    let test_ds = if args.data.split == Split::Train && src.has_split(Split::Test) {
+        Some(load_split(&src, Split::Test, args.test_limit, 0)?)
+    } else {
+        None
+    };
+    let device = honeyimage::default_device();
+    let mut mc = ModelConfig::new(args.arch, train_ds.channels, train_ds.height, train_ds.width, train_ds.class_names.clone(), channel_stats(&train_ds));
+    if let Some(w) = args.arch_width {
+        mc.arch_width = w;
+    }
+    let model = Model::new(mc, device, args.seed)?;
+    ui.status(format!(
+        "training {} ({} parameters) on {} images of {} for {} epochs on {:?}",
+        args.arch, model.num_parameters(), train_ds.len(), args.data.data.display(), args.epochs, device
+    ));
+    let set = TensorSet::from_dataset(&train_ds, device)?;
+    let steps = (train_ds.len().div_ceil(args.batch_size) * args.epochs) as u64;
+    let pb = ui.bar(steps, "train");
+    let report = honeyimage::train::train(&model, &set, &config, &mut |ev| match ev {
+        TrainEvent::Step { epoch, step, loss, accuracy, images_per_s, .. } => {
+            pb.set_position(step as u64);
+            if step % 10 == 0 {
+                pb.set_message(format!("epoch {} loss {loss:.3} acc {accuracy:.3} {images_per_s:.0} img/s", epoch + 1));
+            }
+        }
+        TrainEvent::Epoch { epoch, loss, accuracy } => {
+            pb.println(format!("epoch {:>3}: loss {loss:.4}, train accuracy {accuracy:.4}", epoch + 1));
+        }
+    })?;
+    pb.finish_and_clear();
+    let test_acc = match &test_ds {
+        Some(t) => Some(model.accuracy(&TensorSet::from_dataset(t, device)?, 512)),
+        None => None,
+    };
+    let info = serde_json::json!({
+        "data": args.data.data,
+        "format": src.format().to_string(),
+        "split": args.data.split.to_string(),
+        "limit": args.data.limit,
+        "limit_seed": args.data.limit_seed,
+        "report": report,
+        "test_accuracy": test_acc,
+        "test_samples": test_ds.as_ref().map(|t| t.len()),
+    });
+    model.save(&args.out, &info).with_context(|| format!("saving model to {}", args.out.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "out": args.out, "training": info }))?);
+    } else {
+        println!(
+            "trained {} in {:.1}s ({:.0} img/s): train accuracy {:.4}{}; saved to {}",
+            args.arch,
+            report.seconds,
+            report.images_per_s,
+            report.final_train_accuracy,
+            test_acc.map(|a| format!(", test accuracy {a:.4} on {} images", test_ds.as_ref().map_or(0, |t| t.len()))).unwrap_or_default(),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! The `honeyimage` binary: parses flags into validated settings, calls the
+//! library, renders progress and results. Exit codes: 0 success (and, for
+//! `verify`, no evidence of training), 1 `verify` found the suspect trained
+//! on the protected data, 2 any error (one line on stderr).
+mod commands;
+mod data_args;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Prove that a model was trained on your image dataset (HoneyImage, arXiv 2508.00892).
+#[derive(Parser)]
+#[command(name = "honeyimage", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print less (no progress bars).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a dataset's size, shape, classes and per-class counts.
+    Inspect(commands::inspect::Args),
+    /// Train a model on a dataset and save it as a folder.
+    Train(commands::train::Args),
+    /// Measure a saved model's accuracy on a dataset.
+    EvalModel(commands::eval_model::Args),
+    /// Make HoneyImages, write the protected release and the secret key.
+    Protect(commands::protect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HONEYIMAGE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let ui = progress::Ui::new(cli.quiet);
+    let result = match cli.command {
+        Command::Inspect(a) => commands::inspect::run(a, &ui),
+        Command::Train(a) => commands::train::run(a, &ui),
+        Command::EvalModel(a) => commands::eval_model::run(a, &ui),
+        Command::Protect(a) => commands::protect::run(a, &ui),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! HoneyImage generation (SPEC section 2): alternating bi-level optimisation.
+//! For every fold k, the out-of-fold proxies of that fold are the
+//! out-models (they never saw fold k's candidates); each gets an in-model,
+//! a copy fine-tuned on batches that mix ordinary data with the current
+//! perturbed candidates. Each outer iteration does (a) a few SGD steps on the
+//! in-models, (b) one signed-gradient step of size alpha on every candidate
+//! maximising `CE(f_out(x+d), y) - CE(f_in(x+d), y)`, projected to the
+//! epsilon ball and [0, 1]. Released and withheld candidates are treated
+//! identically. The result is quantised to 8 bits.
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Reduction, Tensor};
+
+use crate::model::Model;
+use crate::tensors::{tensor_to_u8_nhwc, to_vec_f64, TensorSet};
+use crate::train::{TrainConfig, Trainer};
+use crate::Result;
+
+/// Settings of the bi-level optimisation, in [0, 1] pixel units.
+#[derive(Debug, Clone)]
+pub struct HoneyConfig {
+    /// L-inf budget.
+    pub epsilon: f64,
+    /// PGD step size.
+    pub alpha: f64,
+    /// Outer iterations T.
+    pub steps: usize,
+    /// In-model SGD steps per outer iteration.
+    pub inner_steps: usize,
+    /// In-model learning rate.
+    pub inner_lr: f64,
+    /// Ordinary samples mixed into each in-model batch.
+    pub inner_batch: usize,
+    /// Whether to perturb at all (false measures the unperturbed gap).
+    pub perturb: bool,
+    /// Seed of the ordinary-sample draws.
+    pub seed: u64,
+    /// Stealthiness floor: after each step, a candidate whose quantised
+    /// image has SSIM below this to its original has its perturbation scaled
+    /// down until it meets it (0 disables).
+    pub min_ssim: f64,
+}
+
+/// The candidates of one fold and the proxies that never saw them.
+pub struct FoldGroup<'a> {
+    /// Candidate indices into the data set.
+    pub candidates: Vec<usize>,
+    /// Indices of ordinary samples the out-models trained on (no candidates).
+    pub pool: Vec<usize>,
+    /// The fold's out-of-fold proxies (one per proxy architecture).
+    pub out_models: Vec<&'a Model>,
+}
+
+/// Per-candidate result, in the order of the groups' candidates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoneyOutcome {
+    /// Candidate indices, group after group.
+    pub indices: Vec<usize>,
+    /// Quantised images, HWC u8, one per candidate.
+    pub images: Vec<Vec<u8>>,
+    /// Mean over out-models of their loss on the quantised image.
+    pub out_loss: Vec<f64>,
+    /// Mean over in-models of their loss on the quantised image, after fine-tuning.
+    pub in_loss: Vec<f64>,
+    /// Mean loss gap (out - in) after each outer iteration.
+    pub gap_trace: Vec<f64>,
+}
+
+impl HoneyOutcome {
+    /// Mean of `out_loss - in_loss`.
+    pub fn mean_gap(&self) -> f64 {
+        let n = self.out_loss.len().max(1) as f64;
+        self.out_loss.iter().zip(&self.in_loss).map(|(o, i)| o - i).sum::<f64>() / n
+    }
+}
+
+fn ce(model: &Model, x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor {
+    model.forward_t(x, false).cross_entropy_loss::<Tensor>(y, None, reduction, -100, 0.0)
+}
+
+/// Runs the optimisation; `on_iter(iteration, total, mean_gap)` reports progress.
+pub fn optimise(data: &TensorSet, groups: &[FoldGroup], cfg: &HoneyConfig, on_iter: &mut dyn FnMut(usize, usize, f64)) -> Result<HoneyOutcome> {
+    let device = data.images.device();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut out = HoneyOutcome { indices: vec![], images: vec![], out_loss: vec![], in_loss: vec![], gap_trace: vec![0.0; cfg.steps] };
+    let total_candidates: usize = groups.iter().map(|g| g.candidates.len()).sum();
+    for (gi, g) in groups.iter().enumerate() {
+        if g.candidates.is_empty() {
+            continue;
+        }
+        let cand = data.select(&g.candidates);
+        let x0 = cand.images.shallow_clone();
+        let y = cand.labels.shallow_clone();
+        let mut x = x0.copy();
+        let inner = TrainConfig {
+            epochs: 1,
+            lr: cfg.inner_lr,
+            warmup_epochs: 0.0,
+            crop_padding: 0,
+            flip: false,
+            seed: cfg.seed.wrapping_add(gi as u64),
+            ..TrainConfig::default()
+        };
+        let mut ins = Vec::new();
+        for om in &g.out_models {
+            let mut m = Model::new(om.config.clone(), device, 0)?;
+            m.copy_from(om)?;
+            let tr = Trainer::new(&m, &inner, cfg.steps * cfg.inner_steps)?;
+            ins.push((m, tr));
+        }
+        let mut pool = g.pool.clone();
+        for t in 0..cfg.steps {
+            // (a) in-models: a few SGD steps on candidates + ordinary data.
+            for _ in 0..cfg.inner_steps {
+                pool.shuffle(&mut rng);
+                let ord = data.select(&pool[..cfg.inner_batch.min(pool.len())]);
+                let bx = Tensor::cat(&[&x.detach(), &ord.images], 0);
+                let by = Tensor::cat(&[&y, &ord.labels], 0);
+                for (m, tr) in ins.iter_mut() {
+                    tr.step(m, &bx, &by)?;
+                }
+            }
+            // (b) one signed-gradient step on every candidate, then project.
+            let xg = x.detach().set_requires_grad(true);
+            let mut obj = Tensor::zeros([], (Kind::Float, device));
+            for om in &g.out_models {
+                obj = obj + ce(om, &xg, &y, Reduction::Sum);
+            }
+            for (m, _) in &ins {
+                obj = obj - ce(m, &xg, &y, Reduction::Sum);
+            }
+            let gap = obj.double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
+            out.gap_trace[t] += gap * g.candidates.len() as f64 / total_candidates as f64;
+            if cfg.perturb {
+                let grad = Tensor::run_backward(&[&obj], &[&xg], false, false).remove(0);
+                let stepped = xg.detach() + grad.sign() * cfg.alpha;
+                x = stepped.clamp_tensor(Some(&(&x0 - cfg.epsilon)), Some(&(&x0 + cfg.epsilon))).clamp(0.0, 1.0);
+                if cfg.min_ssim > 0.0 {
+                    x = project_ssim(&x0, &x, cfg.epsilon, cfg.min_ssim)?;
+                }
+            }
+            on_iter(t + 1, cfg.steps, out.gap_trace[t]);
+        }
+        let xq = quantise(&x0, &x, cfg.epsilon);
+        let _guard = tch::no_grad_guard();
+        let mean_loss = |models: Vec<&Model>| -> Result<Vec<f64>> {
+            let mut acc = Tensor::zeros([g.candidates.len() as i64], (Kind::Float, device));
+            for m in &models {
+                acc += ce(m, &xq, &y, Reduction::None);
+            }
+            to_vec_f64(&(acc / models.len() as f64))
+        };
+        out.out_loss.extend(mean_loss(g.out_models.clone())?);
+        out.in_loss.extend(mean_loss(ins.iter().map(|(m, _)| m).collect())?);
+        let px = tensor_to_u8_nhwc(&xq)?;
+        let len = px.len() / g.candidates.len();
+        out.images.extend(px.chunks(len).map(|c| c.to_vec()));
+        out.indices.extend_from_slice(&g.candidates);
+    }
+    Ok(out)
+}
+
+/// Rounds to 8 bits, then clamps in integer space so that no pixel is more
+/// than floor(255 * epsilon) from the original. Returns [0, 1] floats.
+fn quantise(x0: &Tensor, x: &Tensor, epsilon: f64) -> Tensor {
+    let budget = (epsilon * 255.0 + 1e-6).floor();
+    let x0q = (x0 * 255.0).round();
+    ((x * 255.0).round().clamp_tensor(Some(&(&x0q - budget)), Some(&(&x0q + budget))).clamp(0.0, 255.0)) / 255.0
+}
+
+/// Scales each candidate's perturbation down (binary search on the factor)
+/// until its quantised image has SSIM >= `min_ssim` to the original. This is
+/// a projection onto the stealthiness constraint: images already stealthy
+/// enough are left untouched. Flat regions (e.g. black backgrounds) are where
+/// SSIM is most sensitive to noise, so this mostly spares them.
+fn project_ssim(x0: &Tensor, x: &Tensor, epsilon: f64, min_ssim: f64) -> Result<Tensor> {
+    let s = x0.size();
+    let (n, c, h, w) = (s[0] as usize, s[1] as usize, s[2] as usize, s[3] as usize);
+    let orig = tensor_to_u8_nhwc(x0)?;
+    let d = x - x0;
+    let len = h * w * c;
+    let mut scales = vec![1f32; n];
+    let ssim_at = |i: usize, scale: f64| -> Result<f64> {
+        let xi = x0.narrow(0, i as i64, 1);
+        let q = tensor_to_u8_nhwc(&quantise(&xi, &(&xi + d.narrow(0, i as i64, 1) * scale), epsilon))?;
+        Ok(honeyimage_stats::ssim(&orig[i * len..(i + 1) * len], &q, h, w, c)?)
+    };
+    for (i, sc) in scales.iter_mut().enumerate() {
+        if ssim_at(i, 1.0)? >= min_ssim {
+            continue;
+        }
+        let (mut lo, mut hi) = (0.0, 1.0);
+        for _ in 0..8 {
+            let mid = 0.5 * (lo + hi);
+            if ssim_at(i, mid)? >= min_ssim {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        *sc = lo as f32;
+    }
+    let scales = Tensor::from_slice(&scales).to_device(x.device()).view([n as i64, 1, 1, 1]);
+    Ok(x0 + d * scales)
+}

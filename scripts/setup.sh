@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up everything honeyimage needs on a fresh Debian machine and builds it:
+#   - Debian's Fashion-MNIST (the real dataset used by the examples and tests),
+#   - PyTorch 2.13.0 in a virtual environment kept OUTSIDE the checkout
+#     ($HONEYIMAGE_TORCH_VENV, default ~/.cache/honeyimage/torch-venv) so that
+#     clean clones reuse it instead of downloading 4.7 GB again; libtorch
+#     inside it is what tch links against, and its Python is used by tests
+#     that need a real PyTorch model (TorchScript, ONNX export),
+#   - the release build of the `honeyimage` binary (target/release/honeyimage).
+# Idempotent: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+need_apt=()
+[ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
+if [ "${HONEYIMAGE_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need_apt+=(chromium); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+want_torch=2.13.0
+if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import torch, numpy, sys; sys.exit(torch.__version__.split('+')[0] != '$want_torch')" 2>/dev/null; then
+  echo "setup: installing torch==$want_torch into $HONEYIMAGE_TORCH_VENV (about 4.7 GB, once)"
+  mkdir -p "$(dirname "$HONEYIMAGE_TORCH_VENV")"
+  python3 -m venv "$HONEYIMAGE_TORCH_VENV"
+  "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check "torch==$want_torch" numpy
+fi
+
+echo "setup: building honeyimage (release)"
+cargo build --release -q -p honeyimage-cli
+echo "setup: done: target/release/honeyimage"
