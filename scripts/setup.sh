@@ -23,11 +23,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 want_torch=2.13.0
-if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import torch, numpy, sys; sys.exit(torch.__version__.split('+')[0] != '$want_torch')" 2>/dev/null; then
+if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import torch, numpy, onnx, sys; sys.exit(torch.__version__.split('+')[0] != '$want_torch')" 2>/dev/null; then
   echo "setup: installing torch==$want_torch into $HONEYIMAGE_TORCH_VENV (about 4.7 GB, once)"
   mkdir -p "$(dirname "$HONEYIMAGE_TORCH_VENV")"
   python3 -m venv "$HONEYIMAGE_TORCH_VENV"
-  "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check "torch==$want_torch" numpy
+  "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check "torch==$want_torch" numpy onnx
 fi
 
 echo "setup: building honeyimage (release)"

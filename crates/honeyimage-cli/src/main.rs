@@ -5,6 +5,7 @@
 mod commands;
 mod data_args;
 mod progress;
+mod query_args;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,12 @@ enum Command {
     EvalModel(commands::eval_model::Args),
     /// Make HoneyImages, write the protected release and the secret key.
     Protect(commands::protect::Args),
+    /// Decide, with a p-value, whether a suspect model trained on the release (exit 1 if so).
+    Verify(commands::verify::Args),
+    /// Calibrate the paper's tau from clean reference models.
+    Calibrate(commands::calibrate::Args),
+    /// Serve a model over the HTTP JSON protocol.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +52,9 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::run(a, &ui),
         Command::EvalModel(a) => commands::eval_model::run(a, &ui),
         Command::Protect(a) => commands::protect::run(a, &ui),
+        Command::Verify(a) => commands::verify::run(a, &ui),
+        Command::Calibrate(a) => commands::calibrate::run(a, &ui),
+        Command::Serve(a) => commands::serve::run(a, &ui),
     };
     match result {
         Ok(code) => code,

@@ -11,8 +11,10 @@ pub mod honey;
 pub mod key;
 pub mod model;
 pub mod protect;
+pub mod query;
 pub mod tensors;
 pub mod train;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use model::{Arch, Model, ModelConfig};

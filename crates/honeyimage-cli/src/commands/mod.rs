@@ -1,5 +1,8 @@
 //! One module per subcommand.
 pub mod eval_model;
 pub mod inspect;
+pub mod calibrate;
 pub mod protect;
+pub mod serve;
+pub mod verify;
 pub mod train;

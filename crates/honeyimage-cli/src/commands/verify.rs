@@ -1,0 +1,86 @@
+//! `honeyimage verify`: query a suspect with the key's HoneyImages and
+//! decide, with a p-value, whether it trained on the protected release.
+//! Exit 0: no evidence; 1: trained on the protected dataset; 2: error.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use honeyimage::verify::{check_release, verify, VerifyConfig};
+
+use crate::progress::Ui;
+use crate::query_args::{open_options, HttpArgs, PreArgs};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The secret key written by `protect`.
+    #[arg(long)]
+    key: PathBuf,
+    /// Suspect: a model folder, a TorchScript .pt file or an .onnx file.
+    #[arg(long, conflicts_with = "endpoint", required_unless_present = "endpoint")]
+    model: Option<String>,
+    /// Suspect: an HTTP endpoint speaking docs/HTTP_PROTOCOL.md.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Significance level of the verdict.
+    #[arg(long, default_value_t = 0.001)]
+    alpha: f64,
+    /// Use only the suspect's top-1 class (Fisher's exact test).
+    #[arg(long)]
+    label_only: bool,
+    /// Threshold of the paper's rule (from `honeyimage calibrate`).
+    #[arg(long)]
+    tau: Option<f64>,
+    /// Check that this release folder is the one the key belongs to.
+    #[arg(long)]
+    release: Option<PathBuf>,
+    /// Permutations of the mean-difference test.
+    #[arg(long, default_value_t = 200_000)]
+    permutations: usize,
+    /// Print a JSON document.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pre: PreArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        bail!("--alpha {} must be in (0, 1)", args.alpha);
+    }
+    let key = honeyimage::key::load(&args.key)?;
+    if let Some(rel) = &args.release {
+        check_release(&key, rel, &args.key)?;
+    }
+    let target = args.model.clone().or(args.endpoint.clone()).expect("clap requires one");
+    let opts = open_options(&args.pre, &args.http)?;
+    let mut oracle = honeyimage::query::open(&target, &opts, honeyimage::default_device()).with_context(|| format!("opening suspect {target}"))?;
+    let cfg = VerifyConfig { alpha: args.alpha, label_only: args.label_only, permutations: args.permutations, tau: args.tau, batch: args.http.batch, ..Default::default() };
+    let v = verify(&key, oracle.as_mut(), &cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: {} (p = {:.3e} < alpha {}? {}; mean loss R {:.3} vs W {:.3}, effect {:.3}; top-1 R {}/{} vs W {}/{}; {} queries)",
+            target,
+            v.verdict_text,
+            v.p_value,
+            v.alpha,
+            if v.verdict { "yes" } else { "no" },
+            v.mean_loss_released,
+            v.mean_loss_withheld,
+            v.effect_size,
+            v.label_only.correct_released,
+            v.n_released,
+            v.label_only.correct_withheld,
+            v.n_withheld,
+            v.queries
+        );
+        match v.tau_rule.tau {
+            Some(t) => println!("paper's rule: score {:.3} vs tau {:.3}: {}", v.tau_rule.score, t, if v.tau_rule.score > t { "infringing" } else { "not infringing" }),
+            None => println!("paper's rule: score {:.3} (no --tau given; calibrate one with `honeyimage calibrate`)", v.tau_rule.score),
+        }
+    }
+    Ok(if v.verdict { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

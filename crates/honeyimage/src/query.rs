@@ -1,0 +1,515 @@
+//! Black-box access to a suspect model behind one small interface: a batch
+//! of u8 images in, class probabilities out. Four back-ends: a model folder
+//! written by `honeyimage train`, a TorchScript file, an ONNX file (tract,
+//! pure Rust) and an HTTP endpoint speaking the JSON protocol of
+//! docs/HTTP_PROTOCOL.md. Foreign models get configurable preprocessing.
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::model::Model;
+use crate::{Error, Result};
+
+/// A suspect model that can be queried.
+pub trait Oracle {
+    /// Path or URL, for messages.
+    fn describe(&self) -> String;
+    /// Class probabilities `[n][k]` for `n` u8 HWC images of `h`x`w`x`c`.
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>>;
+}
+
+/// Tensor layout a foreign model expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Batch, channels, height, width (PyTorch).
+    #[default]
+    Nchw,
+    /// Batch, height, width, channels (TensorFlow/Keras).
+    Nhwc,
+}
+
+impl FromStr for Layout {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "nchw" => Ok(Layout::Nchw),
+            "nhwc" => Ok(Layout::Nhwc),
+            _ => Err(Error::invalid("layout", format!("{s:?}; expected nchw or nhwc"))),
+        }
+    }
+}
+
+/// What a model's outputs are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// Probabilities when every row is non-negative and sums to 1, logits otherwise.
+    #[default]
+    Auto,
+    /// Raw scores: softmax is applied.
+    Logits,
+    /// Already probabilities.
+    Probabilities,
+}
+
+impl FromStr for OutputKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(OutputKind::Auto),
+            "logits" => Ok(OutputKind::Logits),
+            "probabilities" | "probs" => Ok(OutputKind::Probabilities),
+            _ => Err(Error::invalid("output kind", format!("{s:?}; expected auto, logits or probabilities"))),
+        }
+    }
+}
+
+/// How to turn u8 images into what a foreign model expects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Preprocess {
+    /// Resize (bilinear) to this height and width.
+    pub size: Option<(usize, usize)>,
+    /// Repeat a single channel three times.
+    pub gray_to_rgb: bool,
+    /// Tensor layout.
+    pub layout: Layout,
+    /// Multiply u8 pixel values by this (1/255 gives [0, 1]).
+    pub scale: f32,
+    /// Per-channel mean subtracted after scaling (empty: none).
+    pub mean: Vec<f32>,
+    /// Per-channel std dividing after the mean (empty: none).
+    pub std: Vec<f32>,
+    /// What the outputs are.
+    pub output: OutputKind,
+}
+
+impl Default for Preprocess {
+    fn default() -> Self {
+        Preprocess { size: None, gray_to_rgb: false, layout: Layout::Nchw, scale: 1.0 / 255.0, mean: vec![], std: vec![], output: OutputKind::Auto }
+    }
+}
+
+impl Preprocess {
+    /// Resize and channel expansion in pixel space: u8 NHWC in, u8 NHWC out
+    /// with the new (h, w, c).
+    pub fn pixels(&self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<(Vec<u8>, usize, usize, usize)> {
+        if self.size.is_none() && !(self.gray_to_rgb && c == 1) {
+            return Ok((images.to_vec(), h, w, c));
+        }
+        let mut t = Tensor::from_slice(images).view([n as i64, h as i64, w as i64, c as i64]).permute([0, 3, 1, 2]).to_kind(Kind::Float);
+        let (mut h2, mut w2, mut c2) = (h, w, c);
+        if let Some((th, tw)) = self.size {
+            if th == 0 || tw == 0 || th > 4096 || tw > 4096 {
+                return Err(Error::invalid("resize", format!("{th}x{tw}")));
+            }
+            t = t.upsample_bilinear2d([th as i64, tw as i64], false, None, None);
+            (h2, w2) = (th, tw);
+        }
+        if self.gray_to_rgb && c == 1 {
+            t = t.repeat([1, 3, 1, 1]);
+            c2 = 3;
+        }
+        let t = t.round().clamp(0.0, 255.0).to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous();
+        let mut out = vec![0u8; n * h2 * w2 * c2];
+        let len = out.len();
+        t.f_copy_data(&mut out, len)?;
+        Ok((out, h2, w2, c2))
+    }
+
+    /// Full preprocessing to an f32 tensor in the model's layout.
+    pub fn tensor(&self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Tensor> {
+        let (px, h, w, c) = self.pixels(images, n, h, w, c)?;
+        let mut t = Tensor::from_slice(&px).view([n as i64, h as i64, w as i64, c as i64]).to_kind(Kind::Float) * self.scale as f64;
+        for (what, v) in [("mean", &self.mean), ("std", &self.std)] {
+            if !v.is_empty() && v.len() != c && v.len() != 1 {
+                return Err(Error::invalid(what, format!("{} values for {c} channels", v.len())));
+            }
+        }
+        if !self.mean.is_empty() {
+            t -= Tensor::from_slice(&self.mean);
+        }
+        if !self.std.is_empty() {
+            if self.std.iter().any(|&s| !(s > 0.0)) {
+                return Err(Error::invalid("std", format!("{:?} (must be > 0)", self.std)));
+            }
+            t /= Tensor::from_slice(&self.std);
+        }
+        Ok(match self.layout {
+            Layout::Nhwc => t.contiguous(),
+            Layout::Nchw => t.permute([0, 3, 1, 2]).contiguous(),
+        })
+    }
+}
+
+/// Turns raw model outputs into validated probability rows.
+pub fn to_probabilities(rows: Vec<Vec<f64>>, kind: OutputKind, expected_rows: usize, source: &str) -> Result<Vec<Vec<f64>>> {
+    let err = |m: String| Error::Model { source_name: source.to_string(), message: m };
+    if rows.len() != expected_rows {
+        return Err(err(format!("returned {} rows for {expected_rows} images", rows.len())));
+    }
+    let k = rows.first().map_or(0, |r| r.len());
+    if k < 2 {
+        return Err(err(format!("returned {k} classes per image")));
+    }
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != k {
+            return Err(err(format!("row {i} has {} values, row 0 has {k}", r.len())));
+        }
+        if let Some(j) = r.iter().position(|v| !v.is_finite()) {
+            return Err(err(format!("non-finite output {} at image {i}, class {j}", r[j])));
+        }
+    }
+    let is_prob = |r: &Vec<f64>| r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f64>() - 1.0).abs() < 1e-3;
+    let softmax = match kind {
+        OutputKind::Logits => true,
+        OutputKind::Probabilities => {
+            if let Some(i) = rows.iter().position(|r| !is_prob(r)) {
+                return Err(err(format!("row {i} is not a probability vector (sum {:.4})", rows[i].iter().sum::<f64>())));
+            }
+            false
+        }
+        OutputKind::Auto => !rows.iter().all(is_prob),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            if softmax {
+                let m = r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = r.iter().map(|v| (v - m).exp()).collect();
+                let s: f64 = e.iter().sum();
+                e.into_iter().map(|v| v / s).collect()
+            } else {
+                let s: f64 = r.iter().sum();
+                r.into_iter().map(|v| v / s).collect()
+            }
+        })
+        .collect())
+}
+
+fn tensor_rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
+    let t = t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous();
+    if t.dim() != 2 {
+        return Err(Error::invalid("model output", format!("shape {:?}, expected [batch, classes]", t.size())));
+    }
+    Ok(Vec::<Vec<f64>>::try_from(&t)?)
+}
+
+/// A model folder written by `honeyimage train`.
+pub struct NativeOracle {
+    model: Model,
+    path: PathBuf,
+}
+
+impl NativeOracle {
+    /// Loads the folder.
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        Ok(NativeOracle { model: Model::load(path, device)?.0, path: path.to_path_buf() })
+    }
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+}
+
+impl Oracle for NativeOracle {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+        let cfg = &self.model.config;
+        if (h, w, c) != (cfg.height, cfg.width, cfg.channels) {
+            return Err(Error::Model {
+                source_name: self.describe(),
+                message: format!("expects {}x{}x{} images, got {h}x{w}x{c}", cfg.height, cfg.width, cfg.channels),
+            });
+        }
+        let x = crate::tensors::u8_nhwc_to_tensor(images, n, h, w, c, self.model.device())?;
+        tensor_rows(&self.model.probabilities(&x, 256))
+    }
+}
+
+/// A TorchScript module (`torch.jit.trace`/`script` output), run by libtorch.
+pub struct TorchScriptOracle {
+    module: tch::CModule,
+    path: PathBuf,
+    pre: Preprocess,
+    device: Device,
+}
+
+impl TorchScriptOracle {
+    /// Loads the module in evaluation mode.
+    pub fn load(path: &Path, pre: Preprocess, device: Device) -> Result<Self> {
+        let mut module = tch::CModule::load_on_device(path, device)
+            .map_err(|e| Error::Model { source_name: path.display().to_string(), message: format!("not a loadable TorchScript file: {e}") })?;
+        module.set_eval();
+        Ok(TorchScriptOracle { module, path: path.to_path_buf(), pre, device })
+    }
+}
+
+impl Oracle for TorchScriptOracle {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+        let x = self.pre.tensor(images, n, h, w, c)?.to_device(self.device);
+        let out = tch::no_grad(|| self.module.forward_ts(&[x]))
+            .map_err(|e| Error::Model { source_name: self.describe(), message: format!("forward failed: {e}") })?;
+        to_probabilities(tensor_rows(&out)?, self.pre.output, n, &self.describe())
+    }
+}
+
+type OnnxPlan = tract_onnx::prelude::TypedRunnableModel<tract_onnx::prelude::TypedModel>;
+
+/// An ONNX model run with tract (pure Rust, CPU).
+pub struct OnnxOracle {
+    path: PathBuf,
+    pre: Preprocess,
+    plans: std::collections::HashMap<Vec<usize>, OnnxPlan>,
+}
+
+impl OnnxOracle {
+    /// Checks that the file parses as ONNX; plans are built per input shape.
+    pub fn load(path: &Path, pre: Preprocess) -> Result<Self> {
+        use tract_onnx::prelude::*;
+        tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|e| Error::Model { source_name: path.display().to_string(), message: format!("not a readable ONNX model: {e}") })?;
+        Ok(OnnxOracle { path: path.to_path_buf(), pre, plans: Default::default() })
+    }
+
+    fn plan(&mut self, shape: &[usize]) -> Result<&OnnxPlan> {
+        use tract_onnx::prelude::*;
+        if !self.plans.contains_key(shape) {
+            let src = self.path.display().to_string();
+            let e = |e: TractError| Error::Model { source_name: src.clone(), message: format!("{e:#}") };
+            let plan = tract_onnx::onnx()
+                .model_for_path(&self.path)
+                .map_err(e)?
+                .with_input_fact(0, f32::fact(shape).into())
+                .map_err(e)?
+                .into_optimized()
+                .map_err(e)?
+                .into_runnable()
+                .map_err(e)?;
+            self.plans.insert(shape.to_vec(), plan);
+        }
+        Ok(&self.plans[shape])
+    }
+}
+
+impl Oracle for OnnxOracle {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+        use tract_onnx::prelude::*;
+        let x = self.pre.tensor(images, n, h, w, c)?;
+        let shape: Vec<usize> = x.size().iter().map(|&d| d as usize).collect();
+        let data = Vec::<f32>::try_from(x.view([-1]))?;
+        let input = tract_ndarray::ArrayD::from_shape_vec(shape.clone(), data)
+            .map_err(|e| Error::invalid("ONNX input", e.to_string()))?;
+        let src = self.describe();
+        let plan = self.plan(&shape)?;
+        let out = plan
+            .run(tvec!(Tensor::from(input).into()))
+            .map_err(|e| Error::Model { source_name: src.clone(), message: format!("inference failed: {e:#}") })?;
+        let view = out[0].to_array_view::<f32>().map_err(|e| Error::Model { source_name: src.clone(), message: e.to_string() })?;
+        if view.ndim() != 2 {
+            return Err(Error::Model { source_name: src, message: format!("output shape {:?}, expected [batch, classes]", view.shape()) });
+        }
+        let rows = view.outer_iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
+        to_probabilities(rows, self.pre.output, n, &src)
+    }
+}
+
+/// Settings of the HTTP client.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retries after a failed request (timeouts, connection errors, 5xx).
+    pub retries: usize,
+    /// First back-off delay; doubles after each retry.
+    pub backoff: Duration,
+    /// At most this many requests per second (None: no limit).
+    pub rate_limit: Option<f64>,
+    /// Images per request.
+    pub batch: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { timeout: Duration::from_secs(30), retries: 3, backoff: Duration::from_millis(250), rate_limit: None, batch: 64 }
+    }
+}
+
+/// The JSON request of the HTTP protocol.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PredictRequest {
+    /// `[n, h, w, c]`.
+    pub shape: [usize; 4],
+    /// Always "uint8".
+    pub dtype: String,
+    /// Base64 of the n*h*w*c bytes, NHWC order.
+    pub data: String,
+}
+
+/// The JSON reply of the HTTP protocol: one of the two fields.
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct PredictReply {
+    /// Probability rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Vec<Vec<f64>>>,
+    /// Logit rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logits: Option<Vec<Vec<f64>>>,
+}
+
+impl PredictRequest {
+    /// Encodes a batch.
+    pub fn new(images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Self {
+        PredictRequest { shape: [n, h, w, c], dtype: "uint8".into(), data: base64::engine::general_purpose::STANDARD.encode(images) }
+    }
+
+    /// Decodes and checks a batch (server side), with a cap on the image count.
+    pub fn decode(&self, max_batch: usize) -> Result<Vec<u8>> {
+        let [n, h, w, c] = self.shape;
+        if self.dtype != "uint8" {
+            return Err(Error::invalid("dtype", format!("{:?}, only \"uint8\" is supported", self.dtype)));
+        }
+        if n == 0 || n > max_batch {
+            return Err(Error::invalid("batch", format!("{n} images (allowed 1..={max_batch})")));
+        }
+        if h == 0 || w == 0 || !(c == 1 || c == 3) || h > 4096 || w > 4096 {
+            return Err(Error::invalid("shape", format!("{h}x{w}x{c}")));
+        }
+        let px = base64::engine::general_purpose::STANDARD.decode(&self.data).map_err(|e| Error::invalid("data", format!("bad base64: {e}")))?;
+        if px.len() != n * h * w * c {
+            return Err(Error::invalid("data", format!("{} bytes for shape {:?}", px.len(), self.shape)));
+        }
+        Ok(px)
+    }
+}
+
+/// An HTTP endpoint (see docs/HTTP_PROTOCOL.md).
+pub struct HttpOracle {
+    url: String,
+    agent: ureq::Agent,
+    cfg: HttpConfig,
+    pre: Preprocess,
+    last: Option<Instant>,
+}
+
+impl HttpOracle {
+    /// A client for `url` (the predict URL, e.g. `http://127.0.0.1:8080/v1/predict`).
+    pub fn new(url: &str, pre: Preprocess, cfg: HttpConfig) -> Result<Self> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Error::invalid("endpoint", format!("{url:?} is not an http(s) URL")));
+        }
+        if cfg.batch == 0 {
+            return Err(Error::invalid("batch", "must be >= 1"));
+        }
+        let agent = ureq::AgentBuilder::new().timeout(cfg.timeout).build();
+        Ok(HttpOracle { url: url.to_string(), agent, cfg, pre, last: None })
+    }
+
+    fn post_once(&self, body: &str) -> std::result::Result<PredictReply, (bool, String)> {
+        match self.agent.post(&self.url).set("Content-Type", "application/json").send_string(body) {
+            Ok(resp) => {
+                let mut text = String::new();
+                use std::io::Read;
+                resp.into_reader().take(256 << 20).read_to_string(&mut text).map_err(|e| (true, format!("reading reply: {e}")))?;
+                serde_json::from_str(&text).map_err(|e| (false, format!("malformed JSON reply: {e}")))
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                let body = resp.into_string().unwrap_or_default();
+                let body: String = body.chars().take(200).collect();
+                (code >= 500 || code == 429).then_some(()).map_or(Err((false, format!("HTTP {code}: {body}"))), |_| Err((true, format!("HTTP {code}: {body}"))))
+            }
+            Err(e) => Err((true, e.to_string())),
+        }
+    }
+}
+
+impl Oracle for HttpOracle {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+        let (px, h, w, c) = self.pre.pixels(images, n, h, w, c)?;
+        let len = h * w * c;
+        let mut rows = Vec::with_capacity(n);
+        for chunk in px.chunks(len * self.cfg.batch) {
+            let m = chunk.len() / len;
+            let body = serde_json::to_string(&PredictRequest::new(chunk, m, h, w, c)).expect("request serialises");
+            let mut delay = self.cfg.backoff;
+            let mut attempt = 0;
+            let reply = loop {
+                if let (Some(rate), Some(last)) = (self.cfg.rate_limit, self.last) {
+                    let gap = Duration::from_secs_f64(1.0 / rate);
+                    if let Some(wait) = gap.checked_sub(last.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                self.last = Some(Instant::now());
+                match self.post_once(&body) {
+                    Ok(r) => break r,
+                    Err((retry, msg)) if retry && attempt < self.cfg.retries => {
+                        tracing::warn!("{}: {msg}; retrying in {delay:?}", self.url);
+                        std::thread::sleep(delay);
+                        delay *= 2;
+                        attempt += 1;
+                    }
+                    Err((_, msg)) => {
+                        return Err(Error::Model { source_name: self.url.clone(), message: format!("{msg} (after {} attempts)", attempt + 1) })
+                    }
+                }
+            };
+            let (vals, kind) = match (reply.probabilities, reply.logits) {
+                (Some(p), None) => (p, if self.pre.output == OutputKind::Auto { OutputKind::Probabilities } else { self.pre.output }),
+                (None, Some(l)) => (l, OutputKind::Logits),
+                _ => return Err(Error::Model { source_name: self.url.clone(), message: "reply must have exactly one of \"probabilities\" or \"logits\"".into() }),
+            };
+            rows.extend(to_probabilities(vals, kind, m, &self.url)?);
+        }
+        Ok(rows)
+    }
+}
+
+/// Options for opening any kind of suspect.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Preprocessing for foreign models (TorchScript, ONNX, HTTP).
+    pub preprocess: Preprocess,
+    /// HTTP client settings.
+    pub http: HttpConfig,
+}
+
+/// Opens a suspect: an `http(s)://` URL, a `.onnx` file, a `.pt`/`.pth`/`.ts`
+/// TorchScript file, or a model folder.
+pub fn open(target: &str, opts: &OpenOptions, device: Device) -> Result<Box<dyn Oracle>> {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return Ok(Box::new(HttpOracle::new(target, opts.preprocess.clone(), opts.http.clone())?));
+    }
+    let p = Path::new(target);
+    if !p.exists() {
+        return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")));
+    }
+    if p.is_dir() {
+        return Ok(Box::new(NativeOracle::load(p, device)?));
+    }
+    match p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+        Some("onnx") => Ok(Box::new(OnnxOracle::load(p, opts.preprocess.clone())?)),
+        Some("pt" | "pth" | "ts" | "torchscript") => Ok(Box::new(TorchScriptOracle::load(p, opts.preprocess.clone(), device)?)),
+        _ => Err(Error::Model {
+            source_name: target.into(),
+            message: "unknown model kind: expected a model folder, a .onnx file, a .pt TorchScript file or an http(s) URL".into(),
+        }),
+    }
+}
