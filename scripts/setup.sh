@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything honeyimage needs on a fresh Debian machine and builds it:
-#   - Debian's Fashion-MNIST (the real dataset used by the examples and tests),
+#   - Debian's Fashion-MNIST (the real dataset used by the examples and tests)
+#     and Chromium (the tests render the HTML report headless),
 #   - PyTorch 2.13.0 in a virtual environment kept OUTSIDE the checkout
 #     ($HONEYIMAGE_TORCH_VENV, default ~/.cache/honeyimage/torch-venv) so that
 #     clean clones reuse it instead of downloading 4.7 GB again; libtorch
@@ -14,7 +15,8 @@ source scripts/env.sh
 
 need_apt=()
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
-if [ "${HONEYIMAGE_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need_apt+=(chromium); fi
+# Headless Chromium renders the evaluation report in the tests.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -38,6 +38,8 @@ enum Command {
     Calibrate(commands::calibrate::Args),
     /// Serve a model over the HTTP JSON protocol.
     Serve(commands::serve::Args),
+    /// Run the paper's evaluation protocol with baselines and write an HTML report.
+    Eval(commands::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => commands::verify::run(a, &ui),
         Command::Calibrate(a) => commands::calibrate::run(a, &ui),
         Command::Serve(a) => commands::serve::run(a, &ui),
+        Command::Eval(a) => commands::eval::run(a, &ui),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod eval;
 pub mod hardness;
 pub mod honey;
 pub mod key;
@@ -15,6 +16,7 @@ pub mod query;
 pub mod tensors;
 pub mod train;
 pub mod verify;
+pub mod watermark;
 
 pub use error::{Error, Result};
 pub use model::{Arch, Model, ModelConfig};

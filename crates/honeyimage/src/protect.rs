@@ -21,6 +21,17 @@ use crate::tensors::{to_vec_f64, TensorSet};
 use crate::train::{train, TrainConfig, TrainEvent};
 use crate::{Arch, Error, Result};
 
+/// How candidates are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The hardest (the method).
+    #[default]
+    Hard,
+    /// Uniformly at random, stratified by class (a baseline).
+    Random,
+}
+
 /// Protection parameters; recorded in the key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -49,6 +60,8 @@ pub struct ProtectConfig {
     pub inner_batch: usize,
     /// Skip this fraction of the hardest samples of each class.
     pub skip_hardest: f64,
+    /// How candidates are chosen (`random` is the random-sample baseline).
+    pub selection: Selection,
     /// Stealthiness floor: every HoneyImage keeps SSIM >= this to its original (0 disables).
     pub min_ssim: f64,
     /// Also run the same optimisation on random (not hard) samples, to show
@@ -73,6 +86,7 @@ impl Default for ProtectConfig {
             inner_lr: 0.01,
             inner_batch: 128,
             skip_hardest: 0.0,
+            selection: Selection::Hard,
             min_ssim: 0.99,
             random_baseline: true,
             seed: 0,
@@ -345,7 +359,16 @@ pub fn protect(
 
     // Stage 2: selection and R/W split (cheap, deterministic: not cached).
     let t0 = Instant::now();
-    let hard = select_hardest(&hc.hardness, &ds.labels, ds.num_classes(), 2 * config.count, config.skip_hardest)?;
+    let hard = match config.selection {
+        Selection::Hard => select_hardest(&hc.hardness, &ds.labels, ds.num_classes(), 2 * config.count, config.skip_hardest)?,
+        Selection::Random => {
+            // Same stratification, with seeded random scores in place of hardness.
+            use rand::Rng;
+            let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7a2d);
+            let scores: Vec<f64> = (0..n).map(|_| rng.gen::<f64>()).collect();
+            select_hardest(&scores, &ds.labels, ds.num_classes(), 2 * config.count, 0.0)?
+        }
+    };
     let mut shuffled = hard.clone();
     shuffled.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed ^ 0x00c0_ffee));
     let (released, withheld) = shuffled.split_at(config.count);

@@ -200,6 +200,31 @@ fn tensor_rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     Ok(Vec::<Vec<f64>>::try_from(&t)?)
 }
 
+/// A model in memory (evaluation verifies suspects while they train).
+pub struct ModelOracle<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// Its name in messages.
+    pub name: String,
+}
+
+impl Oracle for ModelOracle<'_> {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+        let cfg = &self.model.config;
+        if (h, w, c) != (cfg.height, cfg.width, cfg.channels) {
+            return Err(Error::Model {
+                source_name: self.describe(),
+                message: format!("expects {}x{}x{} images, got {h}x{w}x{c}", cfg.height, cfg.width, cfg.channels),
+            });
+        }
+        let x = crate::tensors::u8_nhwc_to_tensor(images, n, h, w, c, self.model.device())?;
+        tensor_rows(&self.model.probabilities(&x, 256))
+    }
+}
+
 /// A model folder written by `honeyimage train`.
 pub struct NativeOracle {
     model: Model,
@@ -222,15 +247,7 @@ impl Oracle for NativeOracle {
         self.path.display().to_string()
     }
     fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
-        let cfg = &self.model.config;
-        if (h, w, c) != (cfg.height, cfg.width, cfg.channels) {
-            return Err(Error::Model {
-                source_name: self.describe(),
-                message: format!("expects {}x{}x{} images, got {h}x{w}x{c}", cfg.height, cfg.width, cfg.channels),
-            });
-        }
-        let x = crate::tensors::u8_nhwc_to_tensor(images, n, h, w, c, self.model.device())?;
-        tensor_rows(&self.model.probabilities(&x, 256))
+        ModelOracle { model: &self.model, name: self.describe() }.predict(images, n, h, w, c)
     }
 }
 

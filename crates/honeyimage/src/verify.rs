@@ -192,7 +192,12 @@ pub fn check_release(key: &KeyBody, release: &std::path::Path, key_path: &std::p
     if fp != key.release.fingerprint {
         return Err(Error::Key {
             path: key_path.into(),
-            message: format!("belongs to a different release than {} (fingerprint {}… vs {}…)", release.display(), &key.release.fingerprint[..12], &fp[..12]),
+            message: format!(
+                "belongs to a different release than {} (fingerprint {:.12}… vs {:.12}…)",
+                release.display(),
+                key.release.fingerprint,
+                fp
+            ),
         });
     }
     Ok(())

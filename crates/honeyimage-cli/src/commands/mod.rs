@@ -2,6 +2,7 @@
 pub mod eval_model;
 pub mod inspect;
 pub mod calibrate;
+pub mod eval;
 pub mod protect;
 pub mod serve;
 pub mod verify;

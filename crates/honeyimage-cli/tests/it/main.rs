@@ -1,0 +1,6 @@
+//! Integration tests: the real `honeyimage` binary on real files in temp dirs.
+mod common;
+mod eval;
+mod foundation;
+mod protect;
+mod verify;

@@ -1,0 +1,510 @@
+//! The evaluation report: self-contained HTML, CSV quoting, robustness to
+//! missing numbers, and a real render in headless Chromium (screenshot and
+//! DOM) to prove the page is not blank.
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use honeyimage::eval::report::{render_html, suspects_csv, write_report};
+use honeyimage::eval::results::{
+    CurvePoint, EpochPoint, EvalResults, Example, MethodSummary, Stealth, SuspectResult,
+};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A deterministic pseudo-random stream (no dependency on `rand` here).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn suspect(method: &str, role: &str, i: usize, p: f64, alpha: f64) -> SuspectResult {
+    SuspectResult {
+        name: format!("{method}/{role}/resnet18/s{i}"),
+        method: method.into(),
+        role: role.into(),
+        arch: if i % 2 == 0 { "resnet18" } else { "vgg11" }.into(),
+        seed: i as u64,
+        epochs: 30,
+        train_accuracy: 0.97 + 0.002 * i as f64,
+        test_accuracy: 0.88 + 0.003 * i as f64,
+        p_value: p,
+        statistic: -p.log10(),
+        tau_score: if method == "badnets" {
+            f64::NAN
+        } else {
+            0.1 * -p.log10()
+        },
+        effect_size: 0.05,
+        label_only_p: if method == "badnets" {
+            f64::NAN
+        } else {
+            p.sqrt()
+        },
+        verdict: p < alpha,
+        curve: vec![EpochPoint {
+            epoch: 10,
+            p_value: p.sqrt(),
+            tau_score: 0.1,
+            train_accuracy: 0.8,
+        }],
+    }
+}
+
+/// Three methods, 10 infringing + 10 clean suspects each, a training-length
+/// curve and three 28x28x1 examples with a ±4 perturbation.
+fn synthetic() -> EvalResults {
+    let alpha = 0.01;
+    let mut rng = Lcg(7);
+    let mut suspects = Vec::new();
+    let mut methods = Vec::new();
+    // (method, how strongly infringing suspects stand out in -log10 p)
+    for (method, strength) in [("honeyimage", 9.0), ("random-pgd", 1.5), ("badnets", 0.6)] {
+        let mut pos = Vec::new();
+        let mut neg = Vec::new();
+        let mut rows = Vec::new();
+        for i in 0..10 {
+            let stat = strength * (0.6 + 0.8 * rng.next()) + 0.3 * rng.next();
+            let p = 10f64.powf(-stat).min(1.0);
+            rows.push(suspect(method, "infringing", i, p, alpha));
+            pos.push(-p.log10());
+        }
+        for i in 0..10 {
+            let p = (0.02 + rng.next()).min(1.0);
+            let role = if i % 2 == 0 {
+                "clean-disjoint"
+            } else {
+                "clean-minus-honey"
+            };
+            rows.push(suspect(method, role, i, p, alpha));
+            neg.push(-p.log10());
+        }
+        let roc = honeyimage_stats::roc_curve(&pos, &neg).unwrap();
+        let auroc = honeyimage_stats::auroc(&pos, &neg).unwrap();
+        let tpr = rows
+            .iter()
+            .filter(|s| s.role == "infringing" && s.verdict)
+            .count() as f64
+            / 10.0;
+        let tnr = rows
+            .iter()
+            .filter(|s| s.role != "infringing" && !s.verdict)
+            .count() as f64
+            / 10.0;
+        let is_badnets = method == "badnets";
+        methods.push(MethodSummary {
+            method: method.into(),
+            n_infringing: 10,
+            n_clean: 10,
+            auroc,
+            auroc_ci: ((auroc - 0.08).max(0.0), (auroc + 0.05).min(1.0)),
+            tpr,
+            tnr,
+            tpr_at_1pct_fpr: None,
+            tpr_at_01pct_fpr: None,
+            tau_roc: if is_badnets { vec![] } else { roc.clone() },
+            roc,
+            tau_auroc: (!is_badnets).then_some(auroc * 0.97),
+            tau: (!is_badnets).then_some(0.2),
+            tau_tpr: (!is_badnets).then_some(tpr * 0.9),
+            tau_tnr: (!is_badnets).then_some(0.9),
+            infringing_test_accuracy: 0.91,
+            accuracy_drop_points: if is_badnets { Some(1.4) } else { Some(0.3) },
+        });
+        suspects.extend(rows);
+    }
+    // One suspect whose name needs CSV quoting (and HTML escaping).
+    suspects[0].name = "honeyimage/infringing/resnet18, \"odd\" <name>".into();
+    // One trained on the original data, for harmlessness.
+    suspects.push(suspect("honeyimage", "original", 99, 0.5, alpha));
+
+    let curve = (1..=6)
+        .map(|k| {
+            let epoch = 5 * k;
+            CurvePoint {
+                epoch,
+                auroc: (0.5 + 0.1 * k as f64).min(1.0),
+                median_p_infringing: 10f64.powf(-1.5 * k as f64),
+                median_p_clean: 0.4 + 0.02 * k as f64,
+                mean_train_accuracy: 0.5 + 0.08 * k as f64,
+            }
+        })
+        .collect();
+
+    let examples = ["zero", "one", "two"]
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let (h, w) = (28, 28);
+            let original: Vec<u8> = (0..h * w)
+                .map(|i| {
+                    let (y, x) = ((i / w) as f64 - 13.5, (i % w) as f64 - 13.5);
+                    let r = (x * x + y * y).sqrt();
+                    if (r - 5.0 - 2.0 * c as f64).abs() < 2.0 {
+                        230
+                    } else {
+                        20
+                    }
+                })
+                .collect();
+            let honey = original
+                .iter()
+                .map(|&v| {
+                    // Mostly ±4 (the budget), sometimes smaller or none.
+                    let d = (rng.next() * 9.0).floor() as i32 - 4;
+                    let d = if d.abs() >= 2 { 4 * d.signum() } else { d };
+                    (v as i32 + d).clamp(0, 255) as u8
+                })
+                .collect();
+            Example {
+                class_name: name.to_string(),
+                height: h,
+                width: w,
+                channels: 1,
+                original,
+                honey,
+            }
+        })
+        .collect();
+
+    EvalResults {
+        config: serde_json::json!({
+            "data": "mnist",
+            "count": 20,
+            "epochs": 30,
+            "alpha": alpha,
+            "archs": ["resnet18", "vgg11"],
+            "honey": { "epsilon": 4, "steps": 50 }
+        }),
+        versions: serde_json::json!({ "honeyimage": "0.1.0", "libtorch": "2.x" }),
+        alpha,
+        suspects,
+        methods,
+        stealth: Stealth {
+            ssim_mean: 0.9931,
+            ssim_min: 0.981,
+            psnr_mean: 41.2,
+            linf_max: 4,
+            lpips_stl: None,
+        },
+        curve,
+        examples,
+        wall_seconds: 3725.0,
+    }
+}
+
+/// Nothing in the page may be fetched from elsewhere.
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for bad in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "<link",
+        "<script src",
+        "@import",
+        "http://",
+        "https://",
+    ] {
+        assert!(
+            !lower.contains(bad),
+            "report references an external resource: found {bad:?}"
+        );
+    }
+}
+
+#[test]
+fn html_has_every_section_and_is_self_contained() {
+    let r = synthetic();
+    let html = render_html(&r);
+    for needle in [
+        "HoneyImage evaluation",
+        "id=\"results-table\"",
+        "id=\"stealth-table\"",
+        "id=\"histograms\"",
+        "id=\"curve-plot\"",
+        "id=\"suspects-table\"",
+        "id=\"examples\"",
+        "data:image/png;base64,",
+        "not measured (pass <code>--lpips-weights</code>)",
+        "flagged 10 of 10 infringing models and 0 of 10 clean models",
+        "data=mnist",
+        "count=20",
+        "1 h 02 min",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle:?}");
+    }
+    let roc = &html[html.find("id=\"roc-plot\"").expect("roc-plot")..];
+    assert!(
+        roc[..roc.find("</div>").unwrap()].contains("<svg"),
+        "roc-plot has no inline svg"
+    );
+    // One histogram per method, one image triple per example.
+    let hist =
+        &html[html.find("id=\"histograms\"").unwrap()..html.find("id=\"curve-plot\"").unwrap()];
+    assert_eq!(hist.matches("<svg").count(), 3);
+    assert_eq!(html.matches("<figure class=\"example\">").count(), 3);
+    // Data text is escaped.
+    assert!(html.contains("resnet18, &quot;odd&quot; &lt;name&gt;"));
+    assert!(!html.contains("<name>"));
+    assert_self_contained(&html);
+    // Order of sections as promised.
+    let pos = |s: &str| html.find(s).unwrap();
+    assert!(pos("id=\"results-table\"") < pos("id=\"roc-plot\""));
+    assert!(pos("id=\"roc-plot\"") < pos("id=\"histograms\""));
+    assert!(pos("id=\"histograms\"") < pos("id=\"curve-plot\""));
+    assert!(pos("id=\"curve-plot\"") < pos("id=\"suspects-table\""));
+    assert!(pos("id=\"suspects-table\"") < pos("id=\"examples\""));
+    assert!(pos("id=\"examples\"") < pos("Full configuration"));
+}
+
+#[test]
+fn html_survives_nan_none_and_empty_vectors() {
+    let mut r = synthetic();
+    for m in &mut r.methods {
+        m.auroc = f64::NAN;
+        m.auroc_ci = (f64::NAN, f64::INFINITY);
+        m.tpr = f64::NAN;
+        m.tau_auroc = None;
+        m.accuracy_drop_points = Some(f64::NAN);
+        m.infringing_test_accuracy = f64::NAN;
+    }
+    r.methods[1].roc.clear();
+    r.suspects[1].p_value = f64::NAN;
+    r.suspects[1].statistic = f64::NAN;
+    r.suspects[2].p_value = 0.0;
+    r.suspects[2].statistic = f64::INFINITY;
+    r.curve[2].median_p_clean = f64::NAN;
+    r.curve[3].median_p_infringing = 0.0;
+    r.examples[0].honey.truncate(10);
+    r.stealth.ssim_mean = f64::NAN;
+    r.stealth.lpips_stl = Some(f64::NAN);
+    r.wall_seconds = f64::NAN;
+    let html = render_html(&r);
+    assert!(html.contains("id=\"results-table\""));
+    assert!(html.contains('–'));
+    assert_self_contained(&html);
+
+    let empty = EvalResults {
+        config: serde_json::Value::Null,
+        versions: serde_json::json!({}),
+        alpha: f64::NAN,
+        suspects: vec![],
+        methods: vec![],
+        stealth: Stealth {
+            ssim_mean: f64::NAN,
+            ssim_min: f64::NAN,
+            psnr_mean: f64::NAN,
+            linf_max: 0,
+            lpips_stl: None,
+        },
+        curve: vec![],
+        examples: vec![],
+        wall_seconds: 0.0,
+    };
+    let html = render_html(&empty);
+    for needle in [
+        "id=\"results-table\"",
+        "id=\"roc-plot\"",
+        "id=\"suspects-table\"",
+        "id=\"curve-plot\"",
+        "id=\"examples\"",
+    ] {
+        assert!(html.contains(needle), "empty report lacks {needle:?}");
+    }
+    assert!(html.contains("No suspect models were evaluated"));
+    assert_self_contained(&html);
+    assert_eq!(suspects_csv(&empty).lines().count(), 1);
+
+    // A single epoch, a single method with no suspects rows, and a degenerate example.
+    let mut one = synthetic();
+    one.curve.truncate(1);
+    one.methods.truncate(1);
+    one.suspects.clear();
+    one.examples = vec![Example {
+        class_name: "x".into(),
+        height: 0,
+        width: 0,
+        channels: 3,
+        original: vec![],
+        honey: vec![],
+    }];
+    let html = render_html(&one);
+    assert!(
+        html.contains("flagged 10 of 10 infringing models"),
+        "summary falls back to the rates"
+    );
+}
+
+#[test]
+fn csv_has_one_row_per_suspect_and_quotes() {
+    let r = synthetic();
+    let csv = suspects_csv(&r);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict"
+    );
+    assert_eq!(lines.len(), r.suspects.len() + 1);
+    assert!(
+        lines[1].starts_with(
+            "\"honeyimage/infringing/resnet18, \"\"odd\"\" <name>\",honeyimage,infringing,"
+        ),
+        "{}",
+        lines[1]
+    );
+    // Every unquoted row has the 14 columns; badnets NaNs are empty fields.
+    for l in &lines[2..] {
+        assert_eq!(l.split(',').count(), 14, "{l}");
+    }
+    let badnets = lines.iter().find(|l| l.starts_with("badnets/")).unwrap();
+    assert!(
+        badnets.contains(",,"),
+        "NaN should be an empty field: {badnets}"
+    );
+}
+
+#[test]
+fn write_report_writes_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    let r = synthetic();
+    write_report(&r, &path).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), render_html(&r));
+}
+
+/// Runs Chromium with `args`, killing it after [`CHROMIUM_TIMEOUT`]; returns stdout.
+fn chromium(args: &[String], profile: &Path) -> Vec<u8> {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: the report test needs headless Chromium (apt-get install chromium)"
+    );
+    let out_file = profile.with_extension("stdout");
+    let err_file = profile.with_extension("stderr");
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {CHROMIUM}: {e}"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > CHROMIUM_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium did not finish within {CHROMIUM_TIMEOUT:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_file).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "chromium failed ({status}); stderr:\n{}",
+        std::fs::read_to_string(&err_file).unwrap_or_default()
+    );
+    std::fs::read(&out_file).unwrap()
+}
+
+#[test]
+fn chromium_renders_a_non_blank_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let report: PathBuf = dir.path().join("report.html");
+    write_report(&synthetic(), &report).unwrap();
+    let url = format!("file://{}", report.display());
+
+    // The DOM as Chromium parsed it: tables and an SVG inside the ROC plot.
+    let dom = chromium(
+        &["--dump-dom".into(), url.clone()],
+        &dir.path().join("profile-dom"),
+    );
+    let dom = String::from_utf8_lossy(&dom);
+    assert!(
+        dom.contains("id=\"results-table\""),
+        "rendered DOM lacks the results table"
+    );
+    assert!(
+        dom.contains("id=\"suspects-table\""),
+        "rendered DOM lacks the suspects table"
+    );
+    let roc = &dom[dom
+        .find("id=\"roc-plot\"")
+        .expect("rendered DOM lacks roc-plot")..];
+    let roc_end = roc.find("</div>").unwrap_or(roc.len());
+    assert!(
+        roc[..roc_end].contains("<svg"),
+        "rendered roc-plot contains no svg"
+    );
+
+    // The screenshot: decoded, it must show a real page.
+    let shot = dir.path().join("shot.png");
+    chromium(
+        &[
+            "--window-size=1200,2400".into(),
+            format!("--screenshot={}", shot.display()),
+            url,
+        ],
+        &dir.path().join("profile-shot"),
+    );
+    let img = image::open(&shot)
+        .expect("chromium wrote no readable screenshot")
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    assert!(w >= 1000 && h >= 2000, "screenshot is {w}x{h}");
+    let non_white = img
+        .pixels()
+        .filter(|p| p.0.iter().any(|&c| c < 240))
+        .count();
+    let colours: HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    let frac = non_white as f64 / (w as f64 * h as f64);
+    assert!(
+        frac > 0.03,
+        "page looks blank: only {:.2}% non-white pixels",
+        100.0 * frac
+    );
+    assert!(
+        colours.len() >= 50,
+        "page looks blank: only {} distinct colours",
+        colours.len()
+    );
+    // Orange (HoneyImage / infringing) must appear: the plots were drawn.
+    let orange = img
+        .pixels()
+        .filter(|p| p.0[0] > 200 && p.0[1] > 70 && p.0[1] < 160 && p.0[2] < 60)
+        .count();
+    assert!(
+        orange > 200,
+        "no plot colours visible ({orange} orange pixels)"
+    );
+    if let Ok(keep) = std::env::var("HONEYIMAGE_REPORT_SHOT") {
+        // Keep the screenshot (and the page) for a person to look at.
+        std::fs::copy(&shot, &keep).unwrap();
+        std::fs::copy(&report, Path::new(&keep).with_extension("html")).unwrap();
+    }
+}
