@@ -27,6 +27,19 @@ impl Ui {
         pb
     }
 
+    /// A line above `bar`; printed plainly when the bar is not drawn
+    /// (stderr is not a terminal), so logs keep it. Hidden with `--quiet`.
+    pub fn line(&self, bar: &ProgressBar, msg: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
+        if bar.is_hidden() {
+            eprintln!("{}", msg.as_ref());
+        } else {
+            bar.println(msg.as_ref());
+        }
+    }
+
     /// A status line on stderr (hidden with `--quiet`).
     pub fn status(&self, msg: impl AsRef<str>) {
         if !self.quiet {

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod fsio;
 pub mod hardness;
 pub mod honey;
 pub mod key;

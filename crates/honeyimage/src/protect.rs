@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::fsio::{read_json, write_json};
 use crate::hardness::select_hardest;
 use crate::honey::{optimise, FoldGroup, HoneyConfig, HoneyOutcome};
 use crate::key::{self, DatasetInfo, KeyBody, KeySample, ReleaseInfo};
@@ -240,18 +241,7 @@ struct HoneyCache {
     random: Option<(HoneyOutcome, HoneyOutcome)>,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Json { path: path.display().to_string(), message: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    honeyimage_data::write_atomic(path, &serde_json::to_vec(v).expect("serialisable"))?;
-    Ok(())
-}
 
 /// Where a run keeps its intermediate results.
 pub struct WorkDir(PathBuf);

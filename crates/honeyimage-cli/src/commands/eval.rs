@@ -84,7 +84,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             done += 1;
             if let Some(b) = &bar {
                 b.set_position(done);
-                b.println(format!("{name}{}: {outcome}", if cached { " (cached)" } else { "" }));
+                ui.line(b, format!("[{done}/{}] {name}{}: {outcome}", b.length().unwrap_or(0), if cached { " (cached)" } else { "" }));
             }
         }
         EvalEvent::Train(TrainEvent::Step { epoch, loss, accuracy, step, .. }) if step % 20 == 0 => {
@@ -95,7 +95,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         }
         EvalEvent::Protect(ProtectEvent::StageDone { name, seconds, .. }) => {
             if let Some(b) = &bar {
-                b.println(format!("  protect stage {name}: {seconds:.1}s"));
+                ui.line(b, format!("  protect stage {name}: {seconds:.1}s"));
             }
         }
         _ => {}

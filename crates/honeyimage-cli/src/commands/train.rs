@@ -115,7 +115,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             }
         }
         TrainEvent::Epoch { epoch, loss, accuracy } => {
-            pb.println(format!("epoch {:>3}: loss {loss:.4}, train accuracy {accuracy:.4}", epoch + 1));
+            ui.line(&pb, format!("epoch {:>3}: loss {loss:.4}, train accuracy {accuracy:.4}", epoch + 1));
         }
     })?;
     pb.finish_and_clear();

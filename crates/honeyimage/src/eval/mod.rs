@@ -16,6 +16,7 @@ use std::time::Instant;
 use honeyimage_data::{DataSource, Dataset, Edits, Format, Split};
 use serde::{Deserialize, Serialize};
 
+use crate::fsio::{copy_dir, read_json, write_json};
 use crate::key::{self, KeyBody};
 use crate::model::{channel_stats, Model, ModelConfig};
 use crate::protect::{protect, ProtectConfig, ProtectEvent, Selection};
@@ -121,6 +122,15 @@ impl Default for EvalConfig {
 }
 
 impl EvalConfig {
+    /// Whether results cached under `self` are valid under `other`: same
+    /// data, private split, protection, suspect training and curve points.
+    /// The population (archs, seeds, baselines) may differ.
+    pub fn same_material(&self, other: &EvalConfig) -> bool {
+        (&self.data, self.format, self.private_size, self.test_limit, self.seed, self.alpha, &self.protect, &self.suspect_train, &self.curve_epochs)
+            == (&other.data, other.format, other.private_size, other.test_limit, other.seed, other.alpha, &other.protect, &other.suspect_train, &other.curve_epochs)
+            && self.baselines.badnets_config == other.baselines.badnets_config
+    }
+
     /// Checks the configuration before anything runs.
     pub fn validate(&self) -> Result<()> {
         self.protect.validate()?;
@@ -189,21 +199,7 @@ enum Judge {
     Watermark(BadNets),
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Json { path: path.display().to_string(), message: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
-    honeyimage_data::write_atomic(path, &serde_json::to_vec_pretty(v).expect("serialisable"))?;
-    Ok(())
-}
 
 /// Runs (or resumes) an evaluation into `run_dir`.
 pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<EvalResults> {
@@ -213,11 +209,16 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     let cfg_path = run_dir.join("config.json");
     match read_json::<EvalConfig>(&cfg_path)? {
-        Some(c) if &c != config => {
-            return Err(Error::invalid("run folder", format!("{} holds a run with another configuration; use a new --out", run_dir.display())))
+        // The population (archs, seeds, baselines) may grow or shrink between
+        // runs: cached suspects are keyed by name. Everything that changes
+        // what a cached suspect or release means must stay the same.
+        Some(c) if !c.same_material(config) => {
+            return Err(Error::invalid(
+                "run folder",
+                format!("{} holds a run with another configuration (data, protection or training settings); use a new --out", run_dir.display()),
+            ))
         }
-        Some(_) => {}
-        None => write_json(&cfg_path, config)?,
+        _ => write_json(&cfg_path, config)?,
     }
 
     // Private data D and disjoint clean data, written in the input's format.
@@ -520,19 +521,6 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
     Ok(results)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
-    for e in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
-        let p = e.map_err(|e| Error::io(from, e))?.path();
-        let dest = to.join(p.file_name().unwrap_or_default());
-        if p.is_dir() {
-            copy_dir(&p, &dest)?;
-        } else {
-            std::fs::copy(&p, &dest).map_err(|e| Error::io(&p, e))?;
-        }
-    }
-    Ok(())
-}
 
 fn outcome_line(r: &[SuspectResult]) -> String {
     r.iter()
