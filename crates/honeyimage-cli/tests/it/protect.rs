@@ -100,3 +100,77 @@ fn protect_killed_midway_resumes_to_identical_outputs() {
     assert_eq!(ka.withheld, kb.withheld);
     assert_eq!(ka.release, kb.release);
 }
+
+/// Pixels with a class-dependent colour and a little seeded noise, HWC.
+fn synthetic(h: usize, w: usize, label: usize, seed: usize) -> Vec<u8> {
+    let mut x = (seed as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..h * w * 3)
+        .map(|i| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let base = [40u8, 120, 200][(i % 3 + label) % 3] as i32 + (label as i32 * 17 % 50);
+            (base + ((x >> 59) as i32) * 8 - 60).clamp(0, 255) as u8
+        })
+        .collect()
+}
+
+fn check_colour_release(data: &std::path::Path, dir: &std::path::Path, format: &str) {
+    let (out, key) = (dir.join(format!("{format}-rel")), dir.join(format!("{format}.key")));
+    let o = run(&[
+        "protect", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--key", key.to_str().unwrap(), "--count", "8",
+        "--proxy-epochs", "2", "--steps", "4", "--no-baseline", "--json",
+    ]);
+    assert!(o.status.success(), "{format}: {}", stderr(&o));
+    let k = honeyimage::key::load(&key).unwrap();
+    let src = DataSource::open(&out, None).unwrap();
+    assert_eq!(src.format().to_string(), format);
+    let orig = DataSource::open(data, None).unwrap().load(Split::Train).unwrap();
+    let rel = src.load(Split::Train).unwrap();
+    assert_eq!(rel.len(), orig.len() - 8);
+    assert_eq!(rel.channels, 3);
+    let withheld: std::collections::HashSet<usize> = k.withheld.iter().map(|s| s.index).collect();
+    let released: std::collections::HashMap<usize, &[u8]> = k.released.iter().map(|s| (s.index, &s.honey.0[..])).collect();
+    for (j, i) in (0..orig.len()).filter(|i| !withheld.contains(i)).enumerate() {
+        assert_eq!(rel.labels[j], orig.labels[i], "{format}: order kept");
+        if format == "image-folder" {
+            assert_eq!(rel.ids[j], orig.ids[i], "{format}: file names kept");
+        }
+        match released.get(&i) {
+            Some(h) => {
+                assert_eq!(rel.image(j), *h);
+                assert!(orig.image(i).iter().zip(*h).all(|(a, b)| a.abs_diff(*b) <= 4));
+            }
+            None => assert_eq!(rel.image(j), orig.image(i)),
+        }
+    }
+}
+
+#[test]
+fn protect_works_on_colour_cifar_and_image_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    // CIFAR-10 binary: 1 label byte + 3072 bytes CHW per record.
+    let cifar = dir.path().join("cifar");
+    std::fs::create_dir(&cifar).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        let label = i % 10;
+        let hwc = synthetic(32, 32, label, i);
+        batch.push(label as u8);
+        for c in 0..3 {
+            batch.extend((0..1024).map(|p| hwc[p * 3 + c]));
+        }
+    }
+    std::fs::write(cifar.join("data_batch_1.bin"), &batch).unwrap();
+    std::fs::write(cifar.join("batches.meta.txt"), (0..10).map(|c| format!("class{c}\n")).collect::<String>()).unwrap();
+    check_colour_release(&cifar, dir.path(), "cifar");
+
+    // An image folder of PNGs, one sub-folder per class.
+    let folder = dir.path().join("folder");
+    for c in 0..3 {
+        std::fs::create_dir_all(folder.join(format!("class{c}"))).unwrap();
+        for i in 0..40 {
+            let img = image::RgbImage::from_raw(16, 16, synthetic(16, 16, c, i * 3 + c)).unwrap();
+            img.save(folder.join(format!("class{c}/img{i:03}.png"))).unwrap();
+        }
+    }
+    check_colour_release(&folder, dir.path(), "image-folder");
+}
