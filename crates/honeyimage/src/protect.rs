@@ -502,9 +502,42 @@ fn summarise(
         idx.iter().for_each(|&i| c[ds.labels[i] as usize] += 1);
         c
     };
-    let (mut linf, mut psnr, mut npsnr, mut ssim_sum, mut ssim_min) = (0u8, 0.0, 0usize, 0.0, f64::INFINITY);
-    for (&i, &j) in pos {
-        let (a, b) = (ds.image(i), &h.honey.images[j]);
+    let sim = similarity(pos.iter().map(|(&i, &j)| (ds.image(i), &h.honey.images[j][..])), ds.height, ds.width, ds.channels);
+    let _ = config;
+    ProtectSummary {
+        count: released.len(),
+        released_class_counts: counts(released),
+        withheld_class_counts: counts(withheld),
+        linf_max: sim.linf_max,
+        psnr_mean: sim.psnr_mean,
+        ssim_mean: sim.ssim_mean,
+        ssim_min: sim.ssim_min,
+        proxy_fold_accuracy: hc.proxy_fold_accuracy.clone(),
+        gap_before: h.unperturbed.mean_gap(),
+        gap_after: h.honey.mean_gap(),
+        random_gap_before: h.random.as_ref().map(|r| r.1.mean_gap()),
+        random_gap_after: h.random.as_ref().map(|r| r.0.mean_gap()),
+        stages,
+    }
+}
+
+/// How close HoneyImages are to their originals.
+#[derive(Debug, Clone, Copy)]
+pub struct Similarity {
+    /// Largest pixel change, 8-bit units.
+    pub linf_max: u8,
+    /// Mean PSNR (dB) over pairs that differ (infinite when none do).
+    pub psnr_mean: f64,
+    /// Mean SSIM.
+    pub ssim_mean: f64,
+    /// Minimum SSIM.
+    pub ssim_min: f64,
+}
+
+/// L-inf, PSNR and SSIM over (original, HoneyImage) pairs of HWC u8 images.
+pub fn similarity<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>, h: usize, w: usize, c: usize) -> Similarity {
+    let (mut linf, mut psnr, mut npsnr, mut ssim_sum, mut ssim_min, mut n) = (0u8, 0.0, 0usize, 0.0, f64::INFINITY, 0usize);
+    for (a, b) in pairs {
         linf = linf.max(honeyimage_stats::linf(a, b).unwrap_or(0));
         if let Ok(p) = honeyimage_stats::psnr(a, b) {
             if p.is_finite() {
@@ -512,24 +545,15 @@ fn summarise(
                 npsnr += 1;
             }
         }
-        let s = honeyimage_stats::ssim(a, b, ds.height, ds.width, ds.channels).unwrap_or(f64::NAN);
+        let s = honeyimage_stats::ssim(a, b, h, w, c).unwrap_or(f64::NAN);
         ssim_sum += s;
         ssim_min = ssim_min.min(s);
+        n += 1;
     }
-    let _ = config;
-    ProtectSummary {
-        count: released.len(),
-        released_class_counts: counts(released),
-        withheld_class_counts: counts(withheld),
+    Similarity {
         linf_max: linf,
         psnr_mean: if npsnr > 0 { psnr / npsnr as f64 } else { f64::INFINITY },
-        ssim_mean: ssim_sum / pos.len().max(1) as f64,
+        ssim_mean: ssim_sum / n.max(1) as f64,
         ssim_min,
-        proxy_fold_accuracy: hc.proxy_fold_accuracy.clone(),
-        gap_before: h.unperturbed.mean_gap(),
-        gap_after: h.honey.mean_gap(),
-        random_gap_before: h.random.as_ref().map(|r| r.1.mean_gap()),
-        random_gap_after: h.random.as_ref().map(|r| r.0.mean_gap()),
-        stages,
     }
 }

@@ -588,28 +588,10 @@ fn summarise_method(m: &str, suspects: &[SuspectResult], config: &EvalConfig) ->
 }
 
 fn stealth(k: &KeyBody) -> Stealth {
-    let (h, w, c) = (k.dataset.height, k.dataset.width, k.dataset.channels);
-    let (mut ssim_sum, mut ssim_min, mut psnr, mut npsnr, mut linf) = (0.0, f64::INFINITY, 0.0, 0, 0u8);
-    let all: Vec<_> = k.released.iter().chain(&k.withheld).collect();
-    for s in &all {
-        let v = honeyimage_stats::ssim(&s.original.0, &s.honey.0, h, w, c).unwrap_or(f64::NAN);
-        ssim_sum += v;
-        ssim_min = ssim_min.min(v);
-        if let Ok(p) = honeyimage_stats::psnr(&s.original.0, &s.honey.0) {
-            if p.is_finite() {
-                psnr += p;
-                npsnr += 1;
-            }
-        }
-        linf = linf.max(honeyimage_stats::linf(&s.original.0, &s.honey.0).unwrap_or(0));
-    }
-    Stealth {
-        ssim_mean: ssim_sum / all.len().max(1) as f64,
-        ssim_min,
-        psnr_mean: if npsnr > 0 { psnr / npsnr as f64 } else { f64::INFINITY },
-        linf_max: linf,
-        lpips_stl: None,
-    }
+    let d = &k.dataset;
+    let pairs = k.released.iter().chain(&k.withheld).map(|s| (&s.original.0[..], &s.honey.0[..]));
+    let sim = crate::protect::similarity(pairs, d.height, d.width, d.channels);
+    Stealth { ssim_mean: sim.ssim_mean, ssim_min: sim.ssim_min, psnr_mean: sim.psnr_mean, linf_max: sim.linf_max, lpips_stl: None }
 }
 
 fn examples(k: &KeyBody) -> Vec<Example> {
