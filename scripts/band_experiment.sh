@@ -2,7 +2,7 @@
 # Which hardness band gives the strongest verification? For each q in
 # --skip-hardest, protect the same private data (a 5,000-image Fashion-MNIST
 # subset, N = 50), train small-CNN suspects on the release to fit it
-# (20 epochs, seeds 0 and 1), and verify them. Prints one line per suspect.
+# (20 epochs, seeds $SEEDS, default "0 1"), and verify them. Prints one line per suspect.
 # usage: scripts/band_experiment.sh PRIVATE_IDX_DIR OUT_DIR [q ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ for q in ${qs[@]}; do
   if [ ! -f "$d/key" ]; then
     $bin -q protect --data "$data" --out "$d/release" --key "$d/key" --work "$d/work" --count 50 --skip-hardest "$q" --no-baseline > "$d.protect.json" --json
   fi
-  for seed in 0 1; do
+  for seed in ${SEEDS:-0 1}; do
     m="$d/suspect-s$seed"
     [ -f "$m/config.json" ] || $bin -q train --data "$d/release" --epochs 20 --seed "$seed" --out "$m" --test-limit 500 > /dev/null
     $bin verify --key "$d/key" --model "$m" --json --permutations 1000 \
