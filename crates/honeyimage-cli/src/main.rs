@@ -38,6 +38,8 @@ enum Command {
     Calibrate(commands::calibrate::Args),
     /// Serve a model over the HTTP JSON protocol.
     Serve(commands::serve::Args),
+    /// Load-test a prediction endpoint from a second process (throughput, latency, correctness).
+    BenchServe(commands::bench_serve::Args),
     /// Run the paper's evaluation protocol with baselines and write an HTML report.
     Eval(commands::eval::Args),
 }
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => commands::calibrate::run(a, &ui),
         Command::Serve(a) => commands::serve::run(a, &ui),
         Command::Eval(a) => commands::eval::run(a, &ui),
+        Command::BenchServe(a) => commands::bench_serve::run(a, &ui),
     };
     match result {
         Ok(code) => code,

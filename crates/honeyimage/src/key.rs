@@ -8,172 +8,24 @@
 //!
 //! The header must be byte-identical to its canonical serialisation and the
 //! SHA-256 of the body bytes must match, so a flipped byte anywhere is
-//! refused. The file is written atomically with owner-only permissions.
+//! refused. The format itself lives in `honeyimage-format` (fuzzed); this
+//! module adds files: atomic writes with owner-only permissions and
+//! fingerprints of datasets and releases.
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use honeyimage_format::key::{encode, Bytes, DatasetInfo, KeySample, ReleaseInfo, KEY_FORMAT, KEY_VERSION, MAX_KEY_BYTES};
 
 use crate::{Error, Result};
 
-/// Format name in the header.
-pub const KEY_FORMAT: &str = "honeyimage-key";
-/// Current key version; older versions are refused with a clear error.
-pub const KEY_VERSION: u32 = 1;
-/// Keys larger than this are refused before parsing.
-const MAX_KEY_BYTES: u64 = 512 << 20;
-
-#[derive(Serialize, Deserialize, PartialEq)]
-struct Header {
-    format: String,
-    version: u32,
-    body_sha256: String,
-}
-
-/// Bytes stored as base64 in JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bytes(pub Vec<u8>);
-
-impl Serialize for Bytes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(s).map(Bytes).map_err(serde::de::Error::custom)
-    }
-}
-
-/// One candidate (released or withheld) as the key records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeySample {
-    /// The sample's id in the original dataset (file name or index id).
-    pub id: String,
-    /// Position in the original split.
-    pub index: usize,
-    /// Class index.
-    pub label: u32,
-    /// Hardness: loss of the out-of-fold proxy on the original image.
-    pub hardness: f64,
-    /// Loss of the compliant proxy (never trained on it) on the HoneyImage.
-    pub proxy_loss: f64,
-    /// The quantised HoneyImage, HWC u8.
-    pub honey: Bytes,
-    /// The original image, HWC u8 (for stealthiness reports).
-    pub original: Bytes,
-}
-
-/// What the dataset looked like.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DatasetInfo {
-    /// Format name (idx, cifar, ...).
-    pub format: String,
-    /// Split that was protected.
-    pub split: String,
-    /// Path of the original, for the owner's records.
-    pub source: String,
-    /// Samples in the original split.
-    pub samples: usize,
-    /// Image height.
-    pub height: usize,
-    /// Image width.
-    pub width: usize,
-    /// Channels.
-    pub channels: usize,
-    /// Class names.
-    pub class_names: Vec<String>,
-    /// SHA-256 of the original split's pixels and labels.
-    pub fingerprint: String,
-}
-
-/// What was released.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReleaseInfo {
-    /// Samples in the released split.
-    pub samples: usize,
-    /// SHA-256 over every released file (relative path and bytes, sorted).
-    pub fingerprint: String,
-}
-
-/// Everything verification needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeyBody {
-    /// Version of the tool that wrote it.
-    pub tool_version: String,
-    /// Protection parameters and seeds.
-    pub params: crate::protect::ProtectConfig,
-    /// The original dataset.
-    pub dataset: DatasetInfo,
-    /// The release.
-    pub release: ReleaseInfo,
-    /// R: the HoneyImages placed in the release.
-    pub released: Vec<KeySample>,
-    /// W: the withheld controls, perturbed identically, not released.
-    pub withheld: Vec<KeySample>,
-    /// Generation summary (gaps, similarity).
-    pub summary: serde_json::Value,
-}
-
-impl KeyBody {
-    /// Image length in bytes.
-    pub fn image_len(&self) -> usize {
-        self.dataset.height * self.dataset.width * self.dataset.channels
-    }
-
-    fn check(&self, path: &Path) -> Result<()> {
-        let bad = |m: String| Err(Error::Key { path: path.into(), message: m });
-        if self.released.is_empty() || self.withheld.is_empty() {
-            return bad("no released or withheld samples".into());
-        }
-        let k = self.dataset.class_names.len() as u32;
-        for s in self.released.iter().chain(&self.withheld) {
-            if s.honey.0.len() != self.image_len() || s.original.0.len() != self.image_len() {
-                return bad(format!("sample {}: {} bytes, expected {}", s.id, s.honey.0.len(), self.image_len()));
-            }
-            if s.label >= k {
-                return bad(format!("sample {}: label {} out of range ({k} classes)", s.id, s.label));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Serialises a key body into the key file format.
-pub fn encode(body: &KeyBody) -> Vec<u8> {
-    let body_bytes = serde_json::to_vec(body).expect("key body serialises");
-    let header = Header { format: KEY_FORMAT.into(), version: KEY_VERSION, body_sha256: hex::encode(Sha256::digest(&body_bytes)) };
-    let mut out = serde_json::to_vec(&header).expect("header serialises");
-    out.push(b'\n');
-    out.extend_from_slice(&body_bytes);
-    out
-}
+/// Everything verification needs (the file format's body with this crate's
+/// protection parameters).
+pub type KeyBody = honeyimage_format::key::KeyBody<crate::protect::ProtectConfig>;
 
 /// Parses and checks key file bytes; `path` names the file in errors.
 pub fn decode(bytes: &[u8], path: &Path) -> Result<KeyBody> {
-    let err = |m: String| Error::Key { path: path.into(), message: m };
-    let nl = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| err("not a honeyimage key (no header line)".into()))?;
-    let (head, body) = (&bytes[..nl], &bytes[nl + 1..]);
-    let header: Header = serde_json::from_slice(head).map_err(|e| err(format!("not a honeyimage key (header: {e})")))?;
-    if header.format != KEY_FORMAT {
-        return Err(err(format!("format {:?}, expected {KEY_FORMAT:?}", header.format)));
-    }
-    if header.version != KEY_VERSION {
-        return Err(err(format!("key version {} is not supported (this tool reads version {KEY_VERSION})", header.version)));
-    }
-    if serde_json::to_vec(&header).ok().as_deref() != Some(head) {
-        return Err(err("integrity check failed: the header was altered".into()));
-    }
-    let digest = hex::encode(Sha256::digest(body));
-    if digest != header.body_sha256 {
-        return Err(err("integrity check failed: the key was altered or corrupted (SHA-256 mismatch)".into()));
-    }
-    let key: KeyBody = serde_json::from_slice(body).map_err(|e| err(format!("body: {e}")))?;
-    key.check(path)?;
-    Ok(key)
+    honeyimage_format::key::decode(bytes).map_err(|message| Error::Key { path: path.into(), message })
 }
 
 /// Writes a key atomically with owner-only permissions (0600 on Unix).

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -44,30 +43,7 @@ impl FromStr for Layout {
     }
 }
 
-/// What a model's outputs are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputKind {
-    /// Probabilities when every row is non-negative and sums to 1, logits otherwise.
-    #[default]
-    Auto,
-    /// Raw scores: softmax is applied.
-    Logits,
-    /// Already probabilities.
-    Probabilities,
-}
-
-impl FromStr for OutputKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(OutputKind::Auto),
-            "logits" => Ok(OutputKind::Logits),
-            "probabilities" | "probs" => Ok(OutputKind::Probabilities),
-            _ => Err(Error::invalid("output kind", format!("{s:?}; expected auto, logits or probabilities"))),
-        }
-    }
-}
+pub use honeyimage_format::protocol::{OutputKind, PredictReply, PredictRequest};
 
 /// How to turn u8 images into what a foreign model expects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,49 +123,10 @@ impl Preprocess {
     }
 }
 
-/// Turns raw model outputs into validated probability rows.
+/// Checks a model's output rows (count, width, finiteness) and turns them
+/// into probabilities; `source` names the model in errors.
 pub fn to_probabilities(rows: Vec<Vec<f64>>, kind: OutputKind, expected_rows: usize, source: &str) -> Result<Vec<Vec<f64>>> {
-    let err = |m: String| Error::Model { source_name: source.to_string(), message: m };
-    if rows.len() != expected_rows {
-        return Err(err(format!("returned {} rows for {expected_rows} images", rows.len())));
-    }
-    let k = rows.first().map_or(0, |r| r.len());
-    if k < 2 {
-        return Err(err(format!("returned {k} classes per image")));
-    }
-    for (i, r) in rows.iter().enumerate() {
-        if r.len() != k {
-            return Err(err(format!("row {i} has {} values, row 0 has {k}", r.len())));
-        }
-        if let Some(j) = r.iter().position(|v| !v.is_finite()) {
-            return Err(err(format!("non-finite output {} at image {i}, class {j}", r[j])));
-        }
-    }
-    let is_prob = |r: &Vec<f64>| r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f64>() - 1.0).abs() < 1e-3;
-    let softmax = match kind {
-        OutputKind::Logits => true,
-        OutputKind::Probabilities => {
-            if let Some(i) = rows.iter().position(|r| !is_prob(r)) {
-                return Err(err(format!("row {i} is not a probability vector (sum {:.4})", rows[i].iter().sum::<f64>())));
-            }
-            false
-        }
-        OutputKind::Auto => !rows.iter().all(is_prob),
-    };
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            if softmax {
-                let m = r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = r.iter().map(|v| (v - m).exp()).collect();
-                let s: f64 = e.iter().sum();
-                e.into_iter().map(|v| v / s).collect()
-            } else {
-                let s: f64 = r.iter().sum();
-                r.into_iter().map(|v| v / s).collect()
-            }
-        })
-        .collect())
+    honeyimage_format::protocol::to_probabilities(rows, kind, expected_rows).map_err(|message| Error::Model { source_name: source.to_string(), message })
 }
 
 fn tensor_rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
@@ -366,53 +303,8 @@ impl Default for HttpConfig {
     }
 }
 
-/// The JSON request of the HTTP protocol.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PredictRequest {
-    /// `[n, h, w, c]`.
-    pub shape: [usize; 4],
-    /// Always "uint8".
-    pub dtype: String,
-    /// Base64 of the n*h*w*c bytes, NHWC order.
-    pub data: String,
-}
-
-/// The JSON reply of the HTTP protocol: one of the two fields.
-#[derive(Debug, Serialize, Deserialize, Default)]
-pub struct PredictReply {
-    /// Probability rows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probabilities: Option<Vec<Vec<f64>>>,
-    /// Logit rows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logits: Option<Vec<Vec<f64>>>,
-}
-
-impl PredictRequest {
-    /// Encodes a batch.
-    pub fn new(images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Self {
-        PredictRequest { shape: [n, h, w, c], dtype: "uint8".into(), data: base64::engine::general_purpose::STANDARD.encode(images) }
-    }
-
-    /// Decodes and checks a batch (server side), with a cap on the image count.
-    pub fn decode(&self, max_batch: usize) -> Result<Vec<u8>> {
-        let [n, h, w, c] = self.shape;
-        if self.dtype != "uint8" {
-            return Err(Error::invalid("dtype", format!("{:?}, only \"uint8\" is supported", self.dtype)));
-        }
-        if n == 0 || n > max_batch {
-            return Err(Error::invalid("batch", format!("{n} images (allowed 1..={max_batch})")));
-        }
-        if h == 0 || w == 0 || !(c == 1 || c == 3) || h > 4096 || w > 4096 {
-            return Err(Error::invalid("shape", format!("{h}x{w}x{c}")));
-        }
-        let px = base64::engine::general_purpose::STANDARD.decode(&self.data).map_err(|e| Error::invalid("data", format!("bad base64: {e}")))?;
-        if px.len() != n * h * w * c {
-            return Err(Error::invalid("data", format!("{} bytes for shape {:?}", px.len(), self.shape)));
-        }
-        Ok(px)
-    }
-}
+/// Replies larger than this are refused.
+const MAX_REPLY_BYTES: u64 = 256 << 20;
 
 /// An HTTP endpoint (see docs/HTTP_PROTOCOL.md).
 pub struct HttpOracle {
@@ -436,13 +328,17 @@ impl HttpOracle {
         Ok(HttpOracle { url: url.to_string(), agent, cfg, pre, last: None })
     }
 
-    fn post_once(&self, body: &str) -> std::result::Result<PredictReply, (bool, String)> {
+    /// One POST; the reply body, or whether to retry and why not.
+    fn post_once(&self, body: &str) -> std::result::Result<Vec<u8>, (bool, String)> {
         match self.agent.post(&self.url).set("Content-Type", "application/json").send_string(body) {
             Ok(resp) => {
-                let mut text = String::new();
+                let mut bytes = Vec::new();
                 use std::io::Read;
-                resp.into_reader().take(256 << 20).read_to_string(&mut text).map_err(|e| (true, format!("reading reply: {e}")))?;
-                serde_json::from_str(&text).map_err(|e| (false, format!("malformed JSON reply: {e}")))
+                resp.into_reader().take(MAX_REPLY_BYTES + 1).read_to_end(&mut bytes).map_err(|e| (true, format!("reading reply: {e}")))?;
+                if bytes.len() as u64 > MAX_REPLY_BYTES {
+                    return Err((false, format!("reply larger than {MAX_REPLY_BYTES} bytes")));
+                }
+                Ok(bytes)
             }
             Err(ureq::Error::Status(code, resp)) => {
                 let body = resp.into_string().unwrap_or_default();
@@ -488,12 +384,9 @@ impl Oracle for HttpOracle {
                     }
                 }
             };
-            let (vals, kind) = match (reply.probabilities, reply.logits) {
-                (Some(p), None) => (p, if self.pre.output == OutputKind::Auto { OutputKind::Probabilities } else { self.pre.output }),
-                (None, Some(l)) => (l, OutputKind::Logits),
-                _ => return Err(Error::Model { source_name: self.url.clone(), message: "reply must have exactly one of \"probabilities\" or \"logits\"".into() }),
-            };
-            rows.extend(to_probabilities(vals, kind, m, &self.url)?);
+            let reply = honeyimage_format::protocol::parse_reply(&reply, self.pre.output, m)
+                .map_err(|message| Error::Model { source_name: self.url.clone(), message })?;
+            rows.extend(reply);
         }
         Ok(rows)
     }

@@ -1,12 +1,27 @@
 //! `honeyimage serve`: expose a model (folder, TorchScript or ONNX) over the
 //! HTTP JSON protocol of docs/HTTP_PROTOCOL.md, for tests and for owners who
-//! want to try verification end to end. Loopback by default; request size
-//! and batch size are bounded; requests are served one at a time.
-use std::io::{Read, Write};
+//! want to try verification end to end.
+//!
+//! Hardening: loopback unless told otherwise; bounded connections, request
+//! body, batch size and inference queue; a header read time-out (slow
+//! clients) and a whole-request time-out; a panic anywhere answers 500 and
+//! the server keeps serving. HTTP is hyper's; the model runs on one
+//! dedicated thread fed by a bounded queue (a full queue answers 503 with
+//! Retry-After, so clients back off instead of piling up).
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use honeyimage::query::{PredictReply, PredictRequest};
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::progress::Ui;
 use crate::query_args::{open_options, HttpArgs, PreArgs};
@@ -16,7 +31,8 @@ pub struct Args {
     /// Model folder, TorchScript .pt or .onnx file.
     #[arg(long)]
     model: String,
-    /// Address to bind (loopback unless told otherwise).
+    /// Address to bind. Loopback by default; anything else exposes the model
+    /// to the network without authentication.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     /// Port (0 picks a free one; the URL is printed on stdout).
@@ -28,73 +44,174 @@ pub struct Args {
     /// Most images in one request.
     #[arg(long, default_value_t = 256)]
     max_batch: usize,
+    /// Most open connections; more are closed at once.
+    #[arg(long, default_value_t = 64)]
+    max_connections: usize,
+    /// Most requests waiting for the model; more get 503 + Retry-After.
+    #[arg(long, default_value_t = 16)]
+    queue: usize,
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds a whole request may take (body, queue and inference).
+    #[arg(long, default_value_t = 60.0)]
+    request_timeout: f64,
     #[command(flatten)]
     pre: PreArgs,
 }
 
-fn reply(rq: tiny_http::Request, code: u16, body: &serde_json::Value) {
-    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).expect("valid header");
-    let resp = tiny_http::Response::from_string(body.to_string()).with_status_code(code).with_header(header);
-    if let Err(e) = rq.respond(resp) {
-        tracing::warn!("client went away: {e}");
+/// Work for the model thread.
+struct Job {
+    px: Vec<u8>,
+    shape: [usize; 4],
+    reply: oneshot::Sender<std::result::Result<Vec<Vec<f64>>, String>>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    max_batch: usize,
+}
+
+fn json_error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+async fn health() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+async fn predict(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
+    let max_batch = st.max_batch;
+    // JSON + base64 of up to --max-body bytes: off the async threads.
+    let parsed = tokio::task::spawn_blocking(move || PredictRequest::parse(&body, max_batch)).await;
+    let (req, px) = match parsed {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("parsing failed: {e}")),
+    };
+    let (tx, rx) = oneshot::channel();
+    match st.jobs.try_send(Job { px, shape: req.shape, reply: tx }) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::TrySendError::Full(_)) => {
+            let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, "busy: the request queue is full, retry later");
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return r;
+        }
+        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread stopped"),
+    }
+    match rx.await {
+        Ok(Ok(p)) => Json(PredictReply { probabilities: Some(p), logits: None }).into_response(),
+        Ok(Err(e)) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread dropped the request"),
     }
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    if args.max_batch == 0 || args.max_body == 0 {
-        bail!("--max-batch and --max-body must be >= 1");
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not found: use POST /v1/predict or GET /v1/health")
+}
+
+/// The model thread: opens the model, then answers jobs one at a time. A
+/// panic inside the model answers that job with an error and goes on.
+fn model_thread(model: String, opts: honeyimage::query::OpenOptions, jobs: std::sync::mpsc::Receiver<Job>, ready: std::sync::mpsc::Sender<Result<()>>) {
+    let mut oracle = match honeyimage::query::open(&model, &opts, honeyimage::default_device()) {
+        Ok(o) => {
+            let _ = ready.send(Ok(()));
+            o
+        }
+        Err(e) => {
+            let _ = ready.send(Err(anyhow::Error::new(e).context(format!("opening {model}"))));
+            return;
+        }
+    };
+    for job in jobs {
+        let [n, h, w, c] = job.shape;
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| oracle.predict(&job.px, n, h, w, c)));
+        let out = match out {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the model failed on this input (internal panic)".to_string()),
+        };
+        let _ = job.reply.send(out);
     }
+}
+
+fn secs(what: &str, v: f64) -> Result<Duration> {
+    if !(v > 0.0 && v.is_finite() && v < 1e6) {
+        bail!("--{what} {v}: must be a positive number of seconds");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+    if args.max_batch == 0 || args.max_body == 0 || args.max_connections == 0 || args.queue == 0 {
+        bail!("--max-batch, --max-body, --max-connections and --queue must be >= 1");
+    }
+    let header_timeout = secs("header-timeout", args.header_timeout)?;
+    let request_timeout = secs("request-timeout", args.request_timeout)?;
     let http = HttpArgs { timeout: 30.0, retries: 0, rate_limit: None, batch: args.max_batch };
     let opts = open_options(&args.pre, &http)?;
-    let mut oracle = honeyimage::query::open(&args.model, &opts, honeyimage::default_device()).with_context(|| format!("opening {}", args.model))?;
-    let server = tiny_http::Server::http((args.host.as_str(), args.port)).map_err(|e| anyhow::anyhow!("binding {}:{}: {e}", args.host, args.port))?;
-    let addr = server.server_addr().to_ip().context("server has no IP address")?;
-    println!("serving {} on http://{addr}/v1/predict", args.model);
-    std::io::stdout().flush()?;
-    ui.status("POST /v1/predict with {\"shape\":[n,h,w,c],\"dtype\":\"uint8\",\"data\":\"<base64>\"}; Ctrl-C stops");
-    for mut rq in server.incoming_requests() {
-        let path = rq.url().split('?').next().unwrap_or("").to_string();
-        match (rq.method(), path.as_str()) {
-            (tiny_http::Method::Get, "/v1/health") => reply(rq, 200, &serde_json::json!({"status": "ok"})),
-            (tiny_http::Method::Post, "/v1/predict") => {
-                if rq.body_length().is_some_and(|n| n > args.max_body) {
-                    reply(rq, 413, &serde_json::json!({"error": format!("body larger than {} bytes", args.max_body)}));
-                    continue;
-                }
-                let mut body = Vec::new();
-                if let Err(e) = rq.as_reader().take(args.max_body as u64 + 1).read_to_end(&mut body) {
-                    reply(rq, 400, &serde_json::json!({"error": format!("reading body: {e}")}));
-                    continue;
-                }
-                if body.len() > args.max_body {
-                    reply(rq, 413, &serde_json::json!({"error": format!("body larger than {} bytes", args.max_body)}));
-                    continue;
-                }
-                let req: PredictRequest = match serde_json::from_slice(&body) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        reply(rq, 400, &serde_json::json!({"error": format!("malformed request: {e}")}));
-                        continue;
-                    }
-                };
-                let px = match req.decode(args.max_batch) {
-                    Ok(px) => px,
-                    Err(e) => {
-                        reply(rq, 400, &serde_json::json!({"error": e.to_string()}));
-                        continue;
-                    }
-                };
-                let [n, h, w, c] = req.shape;
-                match oracle.predict(&px, n, h, w, c) {
-                    Ok(p) => {
-                        let r = PredictReply { probabilities: Some(p), logits: None };
-                        reply(rq, 200, &serde_json::to_value(r).expect("serialises"))
-                    }
-                    Err(e) => reply(rq, 422, &serde_json::json!({"error": e.to_string()})),
-                }
-            }
-            _ => reply(rq, 404, &serde_json::json!({"error": "not found: use POST /v1/predict or GET /v1/health"})),
+
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(args.queue);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let model = args.model.clone();
+    std::thread::Builder::new().name("model".into()).spawn(move || model_thread(model, opts, job_rx, ready_tx))?;
+    ready_rx.recv().context("the model thread stopped while opening the model")??;
+
+    let state = AppState { jobs: job_tx, max_batch: args.max_batch };
+    let app = Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/predict", post(predict))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(args.max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await.with_context(|| format!("binding {}:{}", args.host, args.port))?;
+        let addr: SocketAddr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            ui.status(&format!("warning: {addr} is reachable from other machines and the endpoint has no authentication"));
         }
-    }
+        println!("serving {} on http://{addr}/v1/predict", args.model);
+        std::io::stdout().flush()?;
+        ui.status("POST /v1/predict with {\"shape\":[n,h,w,c],\"dtype\":\"uint8\",\"data\":\"<base64>\"}; Ctrl-C stops");
+        let slots = Arc::new(Semaphore::new(args.max_connections));
+        loop {
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // EMFILE and friends: wait instead of spinning.
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = tokio::signal::ctrl_c() => break,
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!("{peer}: refused, {} connections open", args.max_connections);
+                drop(stream);
+                continue;
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |rq| tower::ServiceExt::oneshot(app.clone(), rq));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .max_buf_size(64 << 10)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
+                    tracing::debug!("{peer}: {e}");
+                }
+                drop(permit);
+            });
+        }
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

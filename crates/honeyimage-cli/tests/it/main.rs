@@ -3,4 +3,5 @@ mod common;
 mod eval;
 mod foundation;
 mod protect;
+mod serve;
 mod verify;
