@@ -3,13 +3,19 @@
 //! label smoothing, random-crop and flip augmentation. Deterministic for a
 //! given seed on CPU: batch order and augmentation come from a seeded ChaCha
 //! stream, initial weights from `tch::manual_seed`.
-use std::time::Instant;
+//!
+//! SGD is written here (the same update as `torch.optim.SGD`) rather than
+//! taken from libtorch, because libtorch's optimiser state cannot be read
+//! back: owning the momentum buffers is what lets [`train_resumable`] save
+//! a checkpoint and resume a killed run to the same weights, bit for bit.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Tensor};
 
 use crate::model::Model;
@@ -103,6 +109,18 @@ pub enum TrainEvent {
         /// Training throughput so far.
         images_per_s: f64,
     },
+    /// A checkpoint was found and the run continues from it.
+    Resumed {
+        /// Steps already done.
+        step: usize,
+        /// Steps in the whole run.
+        total_steps: usize,
+    },
+    /// A checkpoint was found but not used (another run's, or damaged).
+    CheckpointIgnored {
+        /// Why.
+        reason: String,
+    },
     /// An epoch finished.
     Epoch {
         /// Epoch (0-based).
@@ -131,10 +149,60 @@ pub struct TrainReport {
     pub images_per_s: f64,
 }
 
+/// SGD with momentum, Nesterov and L2 weight decay: the update of
+/// `torch.optim.SGD` (dampening 0), over named parameters so that the
+/// momentum buffers can be saved and restored.
+struct Sgd {
+    params: Vec<(String, Tensor)>,
+    momentum: BTreeMap<String, Tensor>,
+    config: TrainConfig,
+}
+
+impl Sgd {
+    fn new(model: &Model, config: &TrainConfig) -> Sgd {
+        let mut params: Vec<(String, Tensor)> = model.var_store().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        Sgd { params, momentum: BTreeMap::new(), config: config.clone() }
+    }
+
+    fn backward_step(&mut self, loss: &Tensor, lr: f64) {
+        for (_, p) in &mut self.params {
+            p.zero_grad();
+        }
+        loss.backward();
+        let (mu, wd) = (self.config.momentum, self.config.weight_decay);
+        let nesterov = self.config.nesterov && mu > 0.0;
+        tch::no_grad(|| {
+            for (name, p) in &mut self.params {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let mut d = if wd != 0.0 { g + &*p * wd } else { g };
+                if mu > 0.0 {
+                    let buf = match self.momentum.get_mut(name) {
+                        Some(b) => {
+                            let _ = b.g_mul_scalar_(mu).g_add_(&d);
+                            b.shallow_clone()
+                        }
+                        None => {
+                            let b = d.detach().copy();
+                            self.momentum.insert(name.clone(), b.shallow_clone());
+                            b
+                        }
+                    };
+                    d = if nesterov { d + buf * mu } else { buf };
+                }
+                let _ = p.g_sub_(&(d * lr));
+            }
+        });
+    }
+}
+
 /// Stateful optimiser + schedule, usable step by step (the bi-level
 /// HoneyImage optimisation interleaves these steps with PGD).
 pub struct Trainer {
-    opt: nn::Optimizer,
+    opt: Sgd,
     config: TrainConfig,
     total_steps: usize,
     warmup_steps: usize,
@@ -146,8 +214,7 @@ impl Trainer {
     /// An optimiser over `model`'s weights for a run of `total_steps`.
     pub fn new(model: &Model, config: &TrainConfig, steps_per_epoch: usize) -> Result<Trainer> {
         config.validate()?;
-        let sgd = nn::Sgd { momentum: config.momentum, dampening: 0.0, wd: config.weight_decay, nesterov: config.nesterov && config.momentum > 0.0 };
-        let opt = sgd.build(model.var_store(), config.lr)?;
+        let opt = Sgd::new(model, config);
         let total_steps = (steps_per_epoch * config.epochs).max(1);
         let warmup_steps = ((config.warmup_epochs * steps_per_epoch as f64).round() as usize).min(total_steps);
         Ok(Trainer { opt, config: config.clone(), total_steps, warmup_steps, step: 0, rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_7a1e) })
@@ -193,11 +260,10 @@ impl Trainer {
     /// One SGD step on a batch; returns (mean loss, correct count).
     pub fn step(&mut self, model: &Model, x: &Tensor, y: &Tensor) -> Result<(f64, i64)> {
         let lr = self.lr_at(self.step);
-        self.opt.set_lr(lr);
         let x = self.augment(x);
         let logits = model.forward_t(&x, true);
         let loss = logits.f_cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, self.config.label_smoothing)?;
-        self.opt.backward_step(&loss);
+        self.opt.backward_step(&loss, lr);
         self.step += 1;
         let l = loss.double_value(&[]);
         if !l.is_finite() {
@@ -213,8 +279,135 @@ impl Trainer {
     }
 }
 
+/// Where and how often a resumable run saves its state.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    /// Folder of the checkpoints (created on the first save; the caller
+    /// removes it once the result is safely written).
+    pub dir: PathBuf,
+    /// Save at least this often, and at the end of every epoch.
+    pub every: Duration,
+    /// Identifies the run (data and settings); a checkpoint with another id
+    /// belongs to another run and is ignored.
+    pub run_id: String,
+}
+
+const CHECKPOINT_VERSION: u32 = 1;
+
+/// Everything besides the tensors that a resumed run needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    version: u32,
+    run_id: String,
+    config: TrainConfig,
+    /// The epoch in progress and how many of its batches are done.
+    epoch: usize,
+    batch: usize,
+    /// Optimiser steps done.
+    step: usize,
+    /// Word positions of the ChaCha stream at the start of the epoch (to
+    /// redo its shuffle) and now.
+    epoch_rng: u128,
+    rng: u128,
+    loss_sum: f64,
+    correct: i64,
+    count: usize,
+    seen: usize,
+    /// Last finished epoch's loss and accuracy (none before the first).
+    last_loss: Option<f64>,
+    last_acc: Option<f64>,
+    seconds: f64,
+}
+
+fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Model { source_name: path.display().to_string(), message: format!("checkpoint: {e}") }
+}
+
+impl Checkpoints {
+    fn save(&self, model: &Model, trainer: &Trainer, st: &CheckpointState) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let name = format!("step-{:09}", st.step);
+        let tmp = self.dir.join(format!("{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        model.var_store().save(tmp.join("weights.safetensors"))?;
+        let bufs: Vec<(&str, &Tensor)> = trainer.opt.momentum.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        if !bufs.is_empty() {
+            Tensor::write_safetensors(&bufs, tmp.join("momentum.safetensors"))?;
+        }
+        crate::fsio::write_json(&tmp.join("state.json"), st)?;
+        let dest = self.dir.join(&name);
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+        honeyimage_data::write_atomic(&self.dir.join("LATEST"), name.as_bytes())?;
+        // Older checkpoints are now redundant.
+        for e in std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("step-") && n != name {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest checkpoint of this run, loaded into `model` and `trainer`.
+    fn load(&self, model: &Model, trainer: &mut Trainer) -> Result<Option<CheckpointState>> {
+        let latest = self.dir.join("LATEST");
+        let Ok(name) = std::fs::read_to_string(&latest) else { return Ok(None) };
+        let dir = self.dir.join(name.trim());
+        let Some(st) = crate::fsio::read_json::<CheckpointState>(&dir.join("state.json"))? else {
+            return Err(ckpt_err(&latest, format!("names {}, which is missing", dir.display())));
+        };
+        if st.version != CHECKPOINT_VERSION || st.run_id != self.run_id || st.config != trainer.config {
+            return Err(ckpt_err(&self.dir, "made by another run (other data or settings)"));
+        }
+        // Read and check everything before changing anything.
+        let vars = model.var_store().variables();
+        let weights = dir.join("weights.safetensors");
+        let saved = Tensor::read_safetensors(&weights).map_err(|e| ckpt_err(&weights, e))?;
+        if saved.len() != vars.len() {
+            return Err(ckpt_err(&weights, format!("{} tensors for a model with {}", saved.len(), vars.len())));
+        }
+        for (name, t) in &saved {
+            let v = vars.get(name).ok_or_else(|| ckpt_err(&weights, format!("unknown tensor {name}")))?;
+            if v.size() != t.size() {
+                return Err(ckpt_err(&weights, format!("{name}: shape {:?}, the model has {:?}", t.size(), v.size())));
+            }
+        }
+        let mom = dir.join("momentum.safetensors");
+        let bufs = if mom.exists() { Tensor::read_safetensors(&mom).map_err(|e| ckpt_err(&mom, e))? } else { Vec::new() };
+        for (name, t) in &bufs {
+            match trainer.opt.params.iter().find(|(n, _)| n == name) {
+                Some((_, p)) if p.size() == t.size() => {}
+                _ => return Err(ckpt_err(&mom, format!("no parameter {name} of shape {:?}", t.size()))),
+            }
+        }
+        tch::no_grad(|| {
+            for (name, t) in &saved {
+                let _ = vars[name].shallow_clone().copy_(t);
+            }
+        });
+        trainer.opt.momentum = bufs.into_iter().map(|(n, t)| (n, t.to_device(model.device()))).collect();
+        trainer.step = st.step;
+        Ok(Some(st))
+    }
+}
+
 /// Trains `model` on `data` for `config.epochs` epochs.
 pub fn train(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &mut dyn FnMut(TrainEvent)) -> Result<TrainReport> {
+    train_resumable(model, data, config, None, on_event)
+}
+
+/// [`train`], saving checkpoints as it goes and resuming from the latest
+/// one of the same run: a run killed at any point and started again ends
+/// with the same weights as one that was never interrupted.
+pub fn train_resumable(
+    model: &Model,
+    data: &TensorSet,
+    config: &TrainConfig,
+    checkpoints: Option<&Checkpoints>,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<TrainReport> {
     config.validate()?;
     let n = data.len();
     if n == 0 {
@@ -224,14 +417,48 @@ pub fn train(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &m
     let mut trainer = Trainer::new(model, config, steps_per_epoch)?;
     let device = model.device();
     let (images, labels) = (data.images.to_device(device), data.labels.to_device(device));
+    let resumed = match checkpoints.map(|c| c.load(model, &mut trainer)) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            // A damaged or foreign checkpoint costs the time it saved, never
+            // the run (nothing was changed: loading checks everything first).
+            on_event(TrainEvent::CheckpointIgnored { reason: e.to_string() });
+            None
+        }
+        None => None,
+    };
+    if let Some(s) = &resumed {
+        on_event(TrainEvent::Resumed { step: s.step, total_steps: trainer.total_steps });
+    }
     let start = Instant::now();
-    let mut seen = 0usize;
-    let (mut last_loss, mut last_acc) = (f64::NAN, f64::NAN);
-    for epoch in 0..config.epochs {
+    let prior_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
+    let mut seen = resumed.as_ref().map_or(0, |s| s.seen);
+    let (mut last_loss, mut last_acc) = resumed.as_ref().map_or((f64::NAN, f64::NAN), |s| (s.last_loss.unwrap_or(f64::NAN), s.last_acc.unwrap_or(f64::NAN)));
+    let first_epoch = match &resumed {
+        Some(s) if s.batch >= steps_per_epoch => {
+            trainer.rng.set_word_pos(s.rng);
+            s.epoch + 1
+        }
+        Some(s) => s.epoch,
+        None => 0,
+    };
+    let mut last_save = Instant::now();
+    for epoch in first_epoch..config.epochs {
         let mut order: Vec<usize> = (0..n).collect();
-        trainer.shuffle(&mut order);
-        let (mut loss_sum, mut correct, mut count) = (0.0, 0i64, 0usize);
-        for batch in order.chunks(config.batch_size) {
+        let (epoch_rng, skip, (mut loss_sum, mut correct, mut count)) = match &resumed {
+            Some(s) if s.epoch == epoch && s.batch < steps_per_epoch => {
+                trainer.rng.set_word_pos(s.epoch_rng);
+                trainer.shuffle(&mut order);
+                trainer.rng.set_word_pos(s.rng);
+                (s.epoch_rng, s.batch, (s.loss_sum, s.correct, s.count))
+            }
+            _ => {
+                let pos = trainer.rng.get_word_pos();
+                trainer.shuffle(&mut order);
+                (pos, 0, (0.0, 0i64, 0usize))
+            }
+        };
+        for (b, batch) in order.chunks(config.batch_size).enumerate().skip(skip) {
             let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
             let (x, y) = (images.index_select(0, &idx), labels.index_select(0, &idx));
             let (l, c) = trainer.step(model, &x, &y)?;
@@ -239,20 +466,47 @@ pub fn train(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &m
             correct += c;
             count += batch.len();
             seen += batch.len();
+            let seconds = prior_seconds + start.elapsed().as_secs_f64();
             on_event(TrainEvent::Step {
                 epoch,
                 step: trainer.step,
                 total_steps: trainer.total_steps,
                 loss: loss_sum / count as f64,
                 accuracy: correct as f64 / count as f64,
-                images_per_s: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                images_per_s: seen as f64 / seconds.max(1e-9),
             });
+            let epoch_done = b + 1 == steps_per_epoch;
+            if epoch_done {
+                last_loss = loss_sum / count as f64;
+                last_acc = correct as f64 / count as f64;
+            }
+            if let Some(c) = checkpoints {
+                if epoch_done || last_save.elapsed() >= c.every {
+                    let st = CheckpointState {
+                        version: CHECKPOINT_VERSION,
+                        run_id: c.run_id.clone(),
+                        config: config.clone(),
+                        epoch,
+                        batch: b + 1,
+                        step: trainer.step,
+                        epoch_rng,
+                        rng: trainer.rng.get_word_pos(),
+                        loss_sum,
+                        correct,
+                        count,
+                        seen,
+                        last_loss: last_loss.is_finite().then_some(last_loss),
+                        last_acc: last_acc.is_finite().then_some(last_acc),
+                        seconds,
+                    };
+                    c.save(model, &trainer, &st)?;
+                    last_save = Instant::now();
+                }
+            }
         }
-        last_loss = loss_sum / count as f64;
-        last_acc = correct as f64 / count as f64;
         on_event(TrainEvent::Epoch { epoch, loss: last_loss, accuracy: last_acc });
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = prior_seconds + start.elapsed().as_secs_f64();
     Ok(TrainReport {
         config: config.clone(),
         train_samples: n,

@@ -68,6 +68,11 @@ pub struct Args {
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
+    /// Save a checkpoint to OUT.checkpoint at least every this many seconds
+    /// (and after every epoch); a rerun of the same command resumes from it.
+    /// 0 disables checkpoints.
+    #[arg(long, default_value_t = 60.0)]
+    checkpoint_every: f64,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
@@ -107,7 +112,22 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let set = TensorSet::from_dataset(&train_ds, device)?;
     let steps = (train_ds.len().div_ceil(args.batch_size) * args.epochs) as u64;
     let pb = ui.bar(steps, "train");
-    let report = honeyimage::train::train(&model, &set, &config, &mut |ev| match ev {
+    let checkpoints = (args.checkpoint_every > 0.0).then(|| {
+        let mut dir = args.out.clone().into_os_string();
+        dir.push(".checkpoint");
+        // The run: data, architecture and settings. Another run's checkpoint is ignored.
+        let id = serde_json::json!({
+            "data": honeyimage::key::fingerprint_dataset(&train_ds),
+            "model": &model.config,
+            "train": config,
+        });
+        honeyimage::train::Checkpoints {
+            dir: PathBuf::from(dir),
+            every: std::time::Duration::from_secs_f64(args.checkpoint_every.min(1e6)),
+            run_id: honeyimage::fsio::sha256_hex(id.to_string().as_bytes()),
+        }
+    });
+    let report = honeyimage::train::train_resumable(&model, &set, &config, checkpoints.as_ref(), &mut |ev| match ev {
         TrainEvent::Step { epoch, step, loss, accuracy, images_per_s, .. } => {
             pb.set_position(step as u64);
             if step % 10 == 0 {
@@ -117,6 +137,11 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         TrainEvent::Epoch { epoch, loss, accuracy } => {
             ui.line(&pb, format!("epoch {:>3}: loss {loss:.4}, train accuracy {accuracy:.4}", epoch + 1));
         }
+        TrainEvent::Resumed { step, total_steps } => {
+            pb.set_position(step as u64);
+            ui.line(&pb, format!("resumed from the checkpoint at step {step} of {total_steps}"));
+        }
+        TrainEvent::CheckpointIgnored { reason } => ui.line(&pb, format!("warning: starting afresh: {reason}")),
     })?;
     pb.finish_and_clear();
     let test_acc = match &test_ds {
@@ -134,6 +159,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         "test_samples": test_ds.as_ref().map(|t| t.len()),
     });
     model.save(&args.out, &info).with_context(|| format!("saving model to {}", args.out.display()))?;
+    if let Some(c) = &checkpoints {
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "out": args.out, "training": info }))?);
     } else {

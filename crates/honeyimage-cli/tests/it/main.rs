@@ -3,5 +3,6 @@ mod common;
 mod eval;
 mod foundation;
 mod protect;
+mod resume;
 mod serve;
 mod verify;
