@@ -6,7 +6,8 @@
 #     ($HONEYIMAGE_TORCH_VENV, default ~/.cache/honeyimage/torch-venv) so that
 #     clean clones reuse it instead of downloading 4.7 GB again; libtorch
 #     inside it is what tch links against, and its Python is used by tests
-#     that need a real PyTorch model (TorchScript, ONNX export),
+#     that need a real PyTorch model (TorchScript, ONNX export) and by the
+#     test that checks LPIPS against the official `lpips` package,
 #   - the release build of the `honeyimage` binary (target/release/honeyimage).
 # Idempotent: every step is skipped when already done.
 set -euo pipefail
@@ -30,6 +31,12 @@ if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import torch, numpy, onnx, sys; sys
   mkdir -p "$(dirname "$HONEYIMAGE_TORCH_VENV")"
   python3 -m venv "$HONEYIMAGE_TORCH_VENV"
   "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check "torch==$want_torch" numpy onnx
+fi
+# The official LPIPS package (50 kB, its learned linear heads): the LPIPS
+# test compares honeyimage's implementation with it. --no-deps: it would pull
+# torchvision and scipy, which the comparison does not need.
+if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('lpips') is None)" 2>/dev/null; then
+  "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check --no-deps lpips==0.1.4
 fi
 
 echo "setup: building honeyimage (release)"

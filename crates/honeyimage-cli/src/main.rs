@@ -4,6 +4,7 @@
 //! on the protected data, 2 any error (one line on stderr).
 mod commands;
 mod data_args;
+mod key_args;
 mod progress;
 mod query_args;
 
@@ -36,6 +37,8 @@ enum Command {
     Verify(commands::verify::Args),
     /// Calibrate the paper's tau from clean reference models.
     Calibrate(commands::calibrate::Args),
+    /// Check a key, or encrypt/decrypt it with a passphrase.
+    Key(commands::key::Args),
     /// Serve a model over the HTTP JSON protocol.
     Serve(commands::serve::Args),
     /// Load-test a prediction endpoint from a second process (throughput, latency, correctness).
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => commands::calibrate::run(a, &ui),
         Command::Serve(a) => commands::serve::run(a, &ui),
         Command::Eval(a) => commands::eval::run(a, &ui),
+        Command::Key(a) => commands::key::run(a, &ui),
         Command::BenchServe(a) => commands::bench_serve::run(a, &ui),
     };
     match result {

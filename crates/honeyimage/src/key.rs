@@ -11,10 +11,16 @@
 //! refused. The format itself lives in `honeyimage-format` (fuzzed); this
 //! module adds files: atomic writes with owner-only permissions and
 //! fingerprints of datasets and releases.
+//!
+//! A key can also be encrypted with a passphrase for off-site storage: the
+//! whole key file is wrapped in an ASCII-armoured age file (scrypt
+//! passphrase recipient), which is authenticated as well, so a wrong
+//! passphrase or an altered byte is refused before the key is parsed.
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use age::secrecy::SecretString;
 pub use honeyimage_format::key::{encode, Bytes, DatasetInfo, KeySample, ReleaseInfo, KEY_FORMAT, KEY_VERSION, MAX_KEY_BYTES};
 
 use crate::{Error, Result};
@@ -28,9 +34,48 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<KeyBody> {
     honeyimage_format::key::decode(bytes).map_err(|message| Error::Key { path: path.into(), message })
 }
 
-/// Writes a key atomically with owner-only permissions (0600 on Unix).
-pub fn save(body: &KeyBody, path: &Path) -> Result<()> {
-    let bytes = encode(body);
+/// First bytes of an age file, binary or ASCII-armoured.
+const AGE_MAGIC: [&[u8]; 2] = [b"age-encryption.org/v1", b"-----BEGIN AGE ENCRYPTED FILE-----"];
+
+/// Whether key file bytes are passphrase-encrypted.
+pub fn is_encrypted(bytes: &[u8]) -> bool {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    AGE_MAGIC.iter().any(|m| bytes[start..].starts_with(m))
+}
+
+/// Encrypts key file bytes with a passphrase (age, scrypt; armoured text).
+pub fn encrypt(plain: &[u8], passphrase: &SecretString) -> Result<Vec<u8>> {
+    let recipient = age::scrypt::Recipient::new(passphrase.clone());
+    age::encrypt_and_armor(&recipient, plain).map(String::into_bytes).map_err(|e| Error::invalid("key encryption", e.to_string()))
+}
+
+/// Decrypts an encrypted key file; `path` names it in errors.
+pub fn decrypt(bytes: &[u8], passphrase: &SecretString, path: &Path) -> Result<Vec<u8>> {
+    let identity = age::scrypt::Identity::new(passphrase.clone());
+    age::decrypt(&identity, bytes).map_err(|e| {
+        let message = match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                "wrong passphrase, or the encrypted key was altered".to_string()
+            }
+            e => format!("cannot decrypt: {e}"),
+        };
+        Error::Key { path: path.into(), message }
+    })
+}
+
+/// Writes a key atomically with owner-only permissions (0600 on Unix),
+/// encrypted when a passphrase is given.
+pub fn save_with(body: &KeyBody, path: &Path, passphrase: Option<&SecretString>) -> Result<()> {
+    let plain = encode(body);
+    let bytes = match passphrase {
+        Some(p) => encrypt(&plain, p)?,
+        None => plain,
+    };
+    write_private(&bytes, path)
+}
+
+/// Writes bytes atomically with owner-only permissions (0600 on Unix).
+pub fn write_private(bytes: &[u8], path: &Path) -> Result<()> {
     let tmp: PathBuf = crate::model::tmp_sibling(path);
     {
         use std::io::Write;
@@ -42,20 +87,45 @@ pub fn save(body: &KeyBody, path: &Path) -> Result<()> {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Reads and checks a key file.
-pub fn load(path: &Path) -> Result<KeyBody> {
+/// Writes a plain key atomically with owner-only permissions.
+pub fn save(body: &KeyBody, path: &Path) -> Result<()> {
+    save_with(body, path, None)
+}
+
+/// Reads a key file's bytes, refusing anything larger than a key can be.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     if len > MAX_KEY_BYTES {
         return Err(Error::Key { path: path.into(), message: format!("{len} bytes is larger than any key ({MAX_KEY_BYTES})") });
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads and checks a key file, decrypting it with `passphrase` if it is
+/// encrypted (an encrypted key without a passphrase is a clear error).
+pub fn load_with(path: &Path, passphrase: Option<&SecretString>) -> Result<KeyBody> {
+    let bytes = read_bytes(path)?;
+    if is_encrypted(&bytes) {
+        let Some(p) = passphrase else {
+            return Err(Error::Key {
+                path: path.into(),
+                message: "the key is encrypted: give its passphrase (HONEYIMAGE_KEY_PASSPHRASE, --passphrase-file, or at the prompt)".into(),
+            });
+        };
+        return decode(&decrypt(&bytes, p, path)?, path);
+    }
     decode(&bytes, path)
+}
+
+/// Reads and checks an unencrypted key file.
+pub fn load(path: &Path) -> Result<KeyBody> {
+    load_with(path, None)
 }
 
 /// SHA-256 over every file under `dir`: sorted relative paths, each followed

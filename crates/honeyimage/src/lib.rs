@@ -11,6 +11,7 @@ pub mod fsio;
 pub mod hardness;
 pub mod honey;
 pub mod key;
+pub mod lpips;
 pub mod model;
 pub mod protect;
 pub mod query;

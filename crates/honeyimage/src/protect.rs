@@ -253,7 +253,8 @@ impl WorkDir {
 }
 
 /// Runs the whole pipeline: proxies, hardness, selection, optimisation,
-/// release (written to `out`) and key (written to `key_path`).
+/// release (written to `out`) and key (written to `key_path`, encrypted
+/// when a passphrase is given).
 pub fn protect(
     src: &DataSource,
     split: Split,
@@ -261,6 +262,7 @@ pub fn protect(
     key_path: &Path,
     work: &Path,
     config: &ProtectConfig,
+    passphrase: Option<&key::SecretString>,
     on_event: &mut dyn FnMut(ProtectEvent),
 ) -> Result<ProtectOutcome> {
     config.validate()?;
@@ -478,7 +480,7 @@ pub fn protect(
         withheld: withheld.iter().map(|&i| sample(i)).collect(),
         summary: serde_json::to_value(&summary).expect("serialisable"),
     };
-    key::save(&body, key_path)?;
+    key::save_with(&body, key_path, passphrase)?;
     stage("release+key", false, t0, on_event);
     let mut summary = summary;
     summary.stages = stages;

@@ -73,3 +73,32 @@ fn other_versions_and_non_keys_are_refused_clearly() {
     let e = key::decode(b"hello world", p).unwrap_err().to_string();
     assert!(e.contains("not a honeyimage key"), "{e}");
 }
+
+#[test]
+fn encrypted_key_round_trips_and_refuses_wrong_passphrases_and_altered_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k.key.age");
+    let pass = key::SecretString::from("correct horse battery staple".to_string());
+    key::save_with(&body(), &p, Some(&pass)).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    assert!(key::is_encrypted(&bytes));
+    assert!(!bytes.windows(7).any(|w| w == b"train:0"), "sample ids visible in the encrypted key");
+    assert_eq!(key::load_with(&p, Some(&pass)).unwrap(), body());
+    let no_pass = key::load(&p).unwrap_err().to_string();
+    assert!(no_pass.contains("encrypted") && no_pass.contains("k.key.age"), "{no_pass}");
+    let wrong = key::load_with(&p, Some(&key::SecretString::from("wrong".to_string()))).unwrap_err().to_string();
+    assert!(wrong.contains("wrong passphrase"), "{wrong}");
+    // age authenticates the ciphertext: altered bytes inside the armour are refused
+    // (each decryption runs scrypt, so sample positions instead of all bytes).
+    let body_start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    for i in (body_start..bytes.len() - 40).step_by((bytes.len() - body_start) / 6) {
+        let mut b = bytes.clone();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        assert!(key::decrypt(&b, &pass, &p).is_err(), "altered byte {i} was not detected");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

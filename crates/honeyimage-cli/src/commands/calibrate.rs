@@ -24,6 +24,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    pass: crate::key_args::PassphraseArgs,
+    #[command(flatten)]
     pre: PreArgs,
     #[command(flatten)]
     http: HttpArgs,
@@ -33,7 +35,7 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
     if !(args.fpr >= 0.0 && args.fpr < 1.0) {
         bail!("--fpr {} must be in [0, 1)", args.fpr);
     }
-    let key = honeyimage::key::load(&args.key)?;
+    let key = args.pass.load_key(&args.key)?;
     let opts = open_options(&args.pre, &args.http)?;
     let mut scores = Vec::new();
     for m in &args.models {

@@ -37,6 +37,10 @@ pub struct Args {
     /// Override: master seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// LPIPS AlexNet weights (state dict or safetensors; see
+    /// scripts/lpips_weights.py): adds STL = 1 - LPIPS to the results.
+    #[arg(long)]
+    lpips_weights: Option<PathBuf>,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
@@ -49,6 +53,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     };
     if let Some(d) = args.data {
         config.data = d;
+    }
+    if let Some(w) = args.lpips_weights {
+        config.lpips_weights = Some(w);
     }
     if let Some(s) = args.private_size {
         config.private_size = Some(s);

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod eval_model;
 pub mod inspect;
+pub mod key;
 pub mod bench_serve;
 pub mod calibrate;
 pub mod eval;

@@ -32,6 +32,12 @@ pub struct Args {
     /// Work folder for resumable intermediate results (default: <out>.work).
     #[arg(long)]
     work: Option<PathBuf>,
+    /// Encrypt the key with a passphrase (age, scrypt); the work folder,
+    /// which holds the same secrets, is deleted once the key is written.
+    #[arg(long)]
+    encrypt_key: bool,
+    #[command(flatten)]
+    pass: crate::key_args::PassphraseArgs,
     /// N: HoneyImages released (N more are withheld as controls).
     #[arg(long, default_value_t = 100)]
     count: usize,
@@ -106,6 +112,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         w.push(".work");
         PathBuf::from(w)
     });
+    let passphrase = if args.encrypt_key { Some(args.pass.get(&args.key.display().to_string(), true)?) } else { None };
     let src = honeyimage_data::DataSource::open(&args.data, args.format).with_context(|| format!("opening {}", args.data.display()))?;
     ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, args.count, args.epsilon, args.steps, work.display()));
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
@@ -142,7 +149,11 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             b.set_position(iter as u64);
         }
     };
-    let outcome = protect(&src, args.split, &args.out, &args.key, &work, &config, &mut on_event)?;
+    let outcome = protect(&src, args.split, &args.out, &args.key, &work, &config, passphrase.as_ref(), &mut on_event)?;
+    if passphrase.is_some() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing the work folder {} (it holds the key's secrets)", work.display()))?;
+        ui.status(format!("key encrypted; removed the work folder {}", work.display()));
+    }
     let s = &outcome.summary;
     if args.json {
         println!("{}", serde_json::to_string_pretty(s)?);

@@ -40,6 +40,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    pass: crate::key_args::PassphraseArgs,
+    #[command(flatten)]
     pre: PreArgs,
     #[command(flatten)]
     http: HttpArgs,
@@ -49,7 +51,7 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!("--alpha {} must be in (0, 1)", args.alpha);
     }
-    let key = honeyimage::key::load(&args.key)?;
+    let key = args.pass.load_key(&args.key)?;
     if let Some(rel) = &args.release {
         check_release(&key, rel, &args.key)?;
     }

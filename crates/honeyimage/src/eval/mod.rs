@@ -95,6 +95,9 @@ pub struct EvalConfig {
     pub curve_epochs: Vec<usize>,
     /// Baselines.
     pub baselines: Baselines,
+    /// LPIPS AlexNet weights (see [`crate::lpips`]); STL = 1 - LPIPS is
+    /// reported when given.
+    pub lpips_weights: Option<PathBuf>,
 }
 
 impl Default for EvalConfig {
@@ -117,6 +120,7 @@ impl Default for EvalConfig {
             minus_honey: true,
             curve_epochs: vec![2, 5, 10],
             baselines: Baselines::default(),
+            lpips_weights: None,
         }
     }
 }
@@ -206,6 +210,10 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
     config.validate()?;
     let started = Instant::now();
     let device = crate::default_device();
+    if let Some(p) = &config.lpips_weights {
+        // Fail now, not after hours of training.
+        crate::lpips::Lpips::load(p, device)?;
+    }
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     let cfg_path = run_dir.join("config.json");
     match read_json::<EvalConfig>(&cfg_path)? {
@@ -361,7 +369,7 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
                     std::fs::remove_dir_all(&rel).map_err(|e| Error::io(&rel, e))?;
                 }
                 let psrc = DataSource::open(&private_dir, config.format)?;
-                protect(&psrc, Split::Train, &rel, &key_path, &work, &pc, &mut |e| on_event(EvalEvent::Protect(e)))?;
+                protect(&psrc, Split::Train, &rel, &key_path, &work, &pc, None, &mut |e| on_event(EvalEvent::Protect(e)))?;
             }
             judges.insert(m, Judge::Key(key::load(&key_path)?));
         }
@@ -509,7 +517,7 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
         }),
         alpha: config.alpha,
         methods: method_summaries,
-        stealth: stealth(&honey_key),
+        stealth: stealth(&honey_key, config.lpips_weights.as_deref())?,
         curve: curve_points(&suspects, config),
         examples: examples(&honey_key),
         suspects,
@@ -587,11 +595,20 @@ fn summarise_method(m: &str, suspects: &[SuspectResult], config: &EvalConfig) ->
     })
 }
 
-fn stealth(k: &KeyBody) -> Stealth {
+fn stealth(k: &KeyBody, lpips_weights: Option<&std::path::Path>) -> Result<Stealth> {
     let d = &k.dataset;
-    let pairs = k.released.iter().chain(&k.withheld).map(|s| (&s.original.0[..], &s.honey.0[..]));
-    let sim = crate::protect::similarity(pairs, d.height, d.width, d.channels);
-    Stealth { ssim_mean: sim.ssim_mean, ssim_min: sim.ssim_min, psnr_mean: sim.psnr_mean, linf_max: sim.linf_max, lpips_stl: None }
+    let samples: Vec<_> = k.released.iter().chain(&k.withheld).collect();
+    let sim = crate::protect::similarity(samples.iter().map(|s| (&s.original.0[..], &s.honey.0[..])), d.height, d.width, d.channels);
+    let lpips_stl = match lpips_weights {
+        Some(p) => {
+            let net = crate::lpips::Lpips::load(p, crate::default_device())?;
+            let (a, b): (Vec<u8>, Vec<u8>) = (samples.iter().flat_map(|s| s.original.0.clone()).collect(), samples.iter().flat_map(|s| s.honey.0.clone()).collect());
+            let dist = net.distance(&a, &b, samples.len(), d.height, d.width, d.channels)?;
+            Some(1.0 - dist.iter().sum::<f64>() / dist.len() as f64)
+        }
+        None => None,
+    };
+    Ok(Stealth { ssim_mean: sim.ssim_mean, ssim_min: sim.ssim_min, psnr_mean: sim.psnr_mean, linf_max: sim.linf_max, lpips_stl })
 }
 
 fn examples(k: &KeyBody) -> Vec<Example> {

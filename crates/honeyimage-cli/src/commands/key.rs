@@ -1,0 +1,110 @@
+//! `honeyimage key`: look at a key without revealing its secrets, and
+//! encrypt or decrypt it with a passphrase (age, scrypt) for off-site storage.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use crate::key_args::PassphraseArgs;
+use crate::progress::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Check a key and show what it protects (no secrets).
+    Info {
+        /// Key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        pass: PassphraseArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a passphrase-encrypted copy of a key.
+    Encrypt {
+        /// Plain key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Encrypted key file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        pass: PassphraseArgs,
+    },
+    /// Write a plain copy of an encrypted key.
+    Decrypt {
+        /// Encrypted key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Plain key file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        pass: PassphraseArgs,
+    },
+}
+
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+    match args.action {
+        Action::Info { key, pass, json } => {
+            let encrypted = honeyimage::key::is_encrypted(&honeyimage::key::read_bytes(&key)?);
+            let k = pass.load_key(&key)?;
+            let info = serde_json::json!({
+                "key": key,
+                "encrypted": encrypted,
+                "tool_version": k.tool_version,
+                "dataset": { "format": k.dataset.format, "split": k.dataset.split, "source": k.dataset.source, "samples": k.dataset.samples,
+                             "shape": [k.dataset.height, k.dataset.width, k.dataset.channels], "classes": k.dataset.class_names.len(),
+                             "fingerprint": k.dataset.fingerprint },
+                "release": { "samples": k.release.samples, "fingerprint": k.release.fingerprint },
+                "released": k.released.len(),
+                "withheld": k.withheld.len(),
+                "epsilon": k.params.epsilon,
+                "seed": k.params.seed,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("{}: valid honeyimage key{} (written by honeyimage {})", key.display(), if encrypted { ", encrypted" } else { "" }, k.tool_version);
+                println!("  dataset  {} ({}, {} split, {} samples, {}x{}x{}, {} classes)", k.dataset.source, k.dataset.format, k.dataset.split, k.dataset.samples, k.dataset.height, k.dataset.width, k.dataset.channels, k.dataset.class_names.len());
+                println!("  release  {} samples, fingerprint {}", k.release.samples, k.release.fingerprint);
+                println!("  {} HoneyImages released, {} withheld controls, epsilon {}/255", k.released.len(), k.withheld.len(), k.params.epsilon);
+            }
+        }
+        Action::Encrypt { key, out, pass } => {
+            if out.exists() {
+                bail!("{} already exists: refusing to overwrite a key", out.display());
+            }
+            let bytes = honeyimage::key::read_bytes(&key)?;
+            if honeyimage::key::is_encrypted(&bytes) {
+                bail!("{} is already encrypted", key.display());
+            }
+            honeyimage::key::decode(&bytes, &key)?;
+            let p = pass.get(&out.display().to_string(), true)?;
+            honeyimage::key::write_private(&honeyimage::key::encrypt(&bytes, &p)?, &out)?;
+            println!("encrypted {} to {}; keep the passphrase apart from it", key.display(), out.display());
+        }
+        Action::Decrypt { key, out, pass } => {
+            if out.exists() {
+                bail!("{} already exists: refusing to overwrite a key", out.display());
+            }
+            let bytes = honeyimage::key::read_bytes(&key)?;
+            if !honeyimage::key::is_encrypted(&bytes) {
+                bail!("{} is not encrypted", key.display());
+            }
+            let p = pass.get(&key.display().to_string(), false)?;
+            let plain = honeyimage::key::decrypt(&bytes, &p, &key)?;
+            honeyimage::key::decode(&plain, &key)?;
+            honeyimage::key::write_private(&plain, &out)?;
+            println!("decrypted {} to {}", key.display(), out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
