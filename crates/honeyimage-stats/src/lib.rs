@@ -24,8 +24,9 @@ pub use roc::{
 };
 pub use special::{normal_cdf, student_t_cdf};
 pub use tests::{
-    cohens_d, fisher_exact, mann_whitney_u, mean, median, paired_t_test, permutation_test,
-    permutation_test_with, std_dev, welch_t_test, Alternative, TestResult,
+    cohens_d, fisher_exact, mann_whitney_u, mean, mean_t_interval, median, paired_t_test,
+    permutation_test, permutation_test_with, std_dev, student_t_quantile, welch_t_test,
+    Alternative, TestResult,
 };
 
 /// Errors raised when caller data cannot be analysed.

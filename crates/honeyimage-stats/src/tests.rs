@@ -362,6 +362,43 @@ pub fn paired_t_test(x: &[f64], y: &[f64], alt: Alternative) -> Result<TestResul
     })
 }
 
+/// Two-sided t confidence interval for the mean of `x` at `level` (e.g.
+/// 0.95): `mean ± t_{(1+level)/2, n-1} · sd / sqrt(n)`. Needs `n >= 2`.
+pub fn mean_t_interval(x: &[f64], level: f64) -> Result<(f64, f64)> {
+    check(x, "x", 2)?;
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Error::Degenerate(format!("confidence level {level} is not in (0, 1)")));
+    }
+    let n = x.len() as f64;
+    let q = student_t_quantile(0.5 + level / 2.0, n - 1.0);
+    let half = q * std_dev(x) / n.sqrt();
+    let m = mean(x);
+    Ok((m - half, m + half))
+}
+
+/// Quantile of Student's t distribution (bisection on the CDF; |error| < 1e-10).
+pub fn student_t_quantile(p: f64, df: f64) -> f64 {
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    let (mut lo, mut hi) = (-1e3, 1e3);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if student_t_cdf(mid, df) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-10 {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// Welch's unequal-variance two-sample t-test; `statistic` is
 /// `(mean(x) - mean(y)) / sqrt(vx/nx + vy/ny)` with Welch-Satterthwaite
 /// degrees of freedom. Each sample needs `>= 2` values; two constant samples
@@ -428,6 +465,18 @@ mod unit {
         assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(mean(&[]).is_nan() && std_dev(&[1.0]).is_nan() && median(&[]).is_nan());
+    }
+
+    #[test]
+    fn t_quantiles_and_mean_interval_match_tables() {
+        // R: qt(0.975, c(1, 5, 30)) = 12.706205, 2.570582, 2.042272
+        assert!(close(student_t_quantile(0.975, 1.0), 12.706205, 1e-5));
+        assert!(close(student_t_quantile(0.975, 5.0), 2.570582, 1e-5));
+        assert!(close(student_t_quantile(0.025, 30.0), -2.042272, 1e-5));
+        // mean 0.125 ± qt(0.975, 3) = 3.182446 times sd 0.3304038 / sqrt(4)
+        let (lo, hi) = mean_t_interval(&[0.1, -0.3, 0.5, 0.2], 0.95).unwrap();
+        assert!(close(lo, -0.4007461, 1e-6) && close(hi, 0.6507461, 1e-6), "{lo} {hi}");
+        assert!(mean_t_interval(&[1.0], 0.95).is_err());
     }
 
     #[test]

@@ -118,6 +118,8 @@ fn synthetic() -> EvalResults {
             tau_tnr: (!is_badnets).then_some(0.9),
             infringing_test_accuracy: 0.91,
             accuracy_drop_points: if is_badnets { Some(1.4) } else { Some(0.3) },
+            accuracy_drop_ci95: if is_badnets { None } else { Some((-0.1, 0.7)) },
+            accuracy_drop_pairs: if is_badnets { 1 } else { 3 },
         });
         suspects.extend(rows);
     }

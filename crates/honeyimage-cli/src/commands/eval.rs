@@ -125,8 +125,20 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             m.accuracy_drop_points.map_or("-".into(), |d| format!("{d:+.2} pt")),
         );
     }
+    for m in &results.methods {
+        if let (Some(d), Some((lo, hi))) = (m.accuracy_drop_points, m.accuracy_drop_ci95) {
+            println!("{}: accuracy drop {d:+.2} points, 95% CI [{lo:+.2}, {hi:+.2}] over {} pairs", m.method, m.accuracy_drop_pairs);
+        }
+    }
     let s = &results.stealth;
-    println!("stealthiness: SSIM mean {:.4} min {:.4}, PSNR {:.1} dB, L-inf {}", s.ssim_mean, s.ssim_min, s.psnr_mean, s.linf_max);
+    println!(
+        "stealthiness: SSIM mean {:.4} min {:.4}, PSNR {:.1} dB, L-inf {}{}",
+        s.ssim_mean,
+        s.ssim_min,
+        s.psnr_mean,
+        s.linf_max,
+        s.lpips_stl.map(|v| format!(", LPIPS-STL {v:.4}")).unwrap_or_default()
+    );
     println!("report: {}", args.out.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -95,6 +95,10 @@ pub struct EvalConfig {
     pub curve_epochs: Vec<usize>,
     /// Baselines.
     pub baselines: Baselines,
+    /// Seeds per architecture (the first ones) also trained on the original
+    /// data, for the paired accuracy drop (harmlessness); more pairs give a
+    /// tighter confidence interval.
+    pub original_seeds: usize,
     /// LPIPS AlexNet weights (see [`crate::lpips`]); STL = 1 - LPIPS is
     /// reported when given.
     pub lpips_weights: Option<PathBuf>,
@@ -120,6 +124,7 @@ impl Default for EvalConfig {
             minus_honey: true,
             curve_epochs: vec![2, 5, 10],
             baselines: Baselines::default(),
+            original_seeds: 1,
             lpips_weights: None,
         }
     }
@@ -302,7 +307,7 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
             if config.minus_honey {
                 jobs.push(mk("honeyimage", "clean-minus-honey", DataRef::MinusHoney, vec!["honeyimage"]));
             }
-            if seed == spec.seeds[0] {
+            if spec.seeds.iter().take(config.original_seeds.max(1)).any(|&s| s == seed) {
                 jobs.push(mk("all", "original", DataRef::Original, methods.clone()));
             }
         }
@@ -592,6 +597,8 @@ fn summarise_method(m: &str, suspects: &[SuspectResult], config: &EvalConfig) ->
         tau_roc,
         infringing_test_accuracy,
         accuracy_drop_points: (!drops.is_empty()).then(|| drops.iter().sum::<f64>() / drops.len() as f64),
+        accuracy_drop_ci95: honeyimage_stats::mean_t_interval(&drops, 0.95).ok(),
+        accuracy_drop_pairs: drops.len(),
     })
 }
 

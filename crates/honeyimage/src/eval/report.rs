@@ -560,8 +560,9 @@ fn section_results(h: &mut String, r: &EvalResults) {
         cell(h, 6, pct_opt(m.tau_tpr));
         cell(h, 7, pct_opt(m.tau_tnr));
         cell(h, 8, pct(m.infringing_test_accuracy));
-        let drop_text = match m.accuracy_drop_points {
-            Some(d) if d.is_finite() => format!("{d:.2}"),
+        let drop_text = match (m.accuracy_drop_points, m.accuracy_drop_ci95) {
+            (Some(d), Some((lo, hi))) if d.is_finite() => format!("{d:.2} [{lo:.2}, {hi:.2}] ({} pairs)", m.accuracy_drop_pairs),
+            (Some(d), _) if d.is_finite() => format!("{d:.2} ({} pair{})", m.accuracy_drop_pairs, if m.accuracy_drop_pairs == 1 { "" } else { "s" }),
             _ => DASH.to_string(),
         };
         cell(h, 9, drop_text);

@@ -106,6 +106,12 @@ pub struct MethodSummary {
     pub infringing_test_accuracy: f64,
     /// Mean accuracy drop (points) against the same arch and seed trained on the original data.
     pub accuracy_drop_points: Option<f64>,
+    /// 95% t interval of the mean drop over the pairs (two or more pairs).
+    #[serde(default)]
+    pub accuracy_drop_ci95: Option<(f64, f64)>,
+    /// Number of (infringing, original) pairs behind the drop.
+    #[serde(default)]
+    pub accuracy_drop_pairs: usize,
 }
 
 /// Stealthiness of the released HoneyImages.
