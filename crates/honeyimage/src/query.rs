@@ -21,6 +21,14 @@ pub trait Oracle {
     fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>>;
 }
 
+/// The first lines of a libtorch error, without the C++ backtrace that
+/// follows "Exception raised from".
+pub fn torch_message(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let cut = text.find("Exception raised from").unwrap_or(text.len());
+    text[..cut].split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Tensor layout a foreign model expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -200,7 +208,7 @@ impl TorchScriptOracle {
     /// Loads the module in evaluation mode.
     pub fn load(path: &Path, pre: Preprocess, device: Device) -> Result<Self> {
         let mut module = tch::CModule::load_on_device(path, device)
-            .map_err(|e| Error::Model { source_name: path.display().to_string(), message: format!("not a loadable TorchScript file: {e}") })?;
+            .map_err(|e| Error::Model { source_name: path.display().to_string(), message: format!("not a loadable TorchScript file: {}", torch_message(&e)) })?;
         module.set_eval();
         Ok(TorchScriptOracle { module, path: path.to_path_buf(), pre, device })
     }
@@ -213,7 +221,7 @@ impl Oracle for TorchScriptOracle {
     fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
         let x = self.pre.tensor(images, n, h, w, c)?.to_device(self.device);
         let out = tch::no_grad(|| self.module.forward_ts(&[x]))
-            .map_err(|e| Error::Model { source_name: self.describe(), message: format!("forward failed: {e}") })?;
+            .map_err(|e| Error::Model { source_name: self.describe(), message: format!("forward failed: {}", torch_message(&e)) })?;
         to_probabilities(tensor_rows(&out)?, self.pre.output, n, &self.describe())
     }
 }

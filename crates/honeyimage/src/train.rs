@@ -72,6 +72,9 @@ impl TrainConfig {
     /// Checks ranges before anything runs.
     pub fn validate(&self) -> Result<()> {
         let bad = |w: &str, m: String| Err(Error::invalid(w, m));
+        if self.epochs == 0 {
+            return bad("epochs", "must be >= 1".into());
+        }
         if self.batch_size == 0 {
             return bad("batch size", "must be >= 1".into());
         }

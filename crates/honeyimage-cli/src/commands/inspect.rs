@@ -1,7 +1,7 @@
 //! `honeyimage inspect`: what is in a dataset, before anything trains on it.
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use honeyimage_data::Split;
 
 use crate::data_args::{load_split, DataArgs};
@@ -25,6 +25,9 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
         }
         let ds = load_split(&src, split, args.data.limit, args.data.limit_seed)?;
         splits.push((split, ds));
+    }
+    if splits.is_empty() {
+        bail!("{}: no train or test split with both images and labels", src.path().display());
     }
     if args.json {
         let doc = serde_json::json!({

@@ -104,7 +104,10 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     if let Some(w) = args.arch_width {
         mc.arch_width = w;
     }
-    let model = Model::new(mc, device, args.seed)?;
+    if train_ds.is_empty() {
+        bail!("{}: the {} split has no images", args.data.data.display(), args.data.split);
+    }
+    let model = Model::new(mc, device, args.seed).with_context(|| format!("a {} for the images of {}", args.arch, args.data.data.display()))?;
     ui.status(format!(
         "training {} ({} parameters) on {} images of {} for {} epochs on {:?}",
         args.arch, model.num_parameters(), train_ds.len(), args.data.data.display(), args.epochs, device

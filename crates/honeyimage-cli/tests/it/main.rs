@@ -1,4 +1,5 @@
 //! Integration tests: the real `honeyimage` binary on real files in temp dirs.
+mod bad_inputs;
 mod common;
 mod eval;
 mod foundation;
