@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use zip::ZipArchive;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
+/// Most classes a dataset without a class-names file may have (its largest
+/// label plus one), as for integer labels in a CSV.
+const MAX_CLASSES: i128 = 100_000;
 
 /// A parsed `.npy` array (data kept as raw bytes).
 struct Npy {
@@ -174,7 +177,9 @@ impl Npz {
         if size > MAX_BYTES + 4096 {
             return Err(Error::too_large(&path, format!("member is {size} bytes uncompressed")));
         }
-        let mut bytes = Vec::with_capacity(size as usize);
+        // `size` comes from the zip directory and may lie: grow the buffer as
+        // data arrives rather than reserving up to 2 GiB on its word.
+        let mut bytes = Vec::with_capacity(size.min(1 << 26) as usize);
         (&mut f).take(size + 1).read_to_end(&mut bytes).map_err(|e| Error::malformed(&path, format!("cannot decompress: {e}")))?;
         if bytes.len() as u64 != size {
             return Err(Error::malformed(&path, format!("member holds {} bytes, directory says {size}", bytes.len())));
@@ -204,7 +209,16 @@ impl Npz {
         let mut max: i128 = -1;
         for s in ["train", "val", "test"] {
             if let Some(m) = self.member(s, "labels") {
-                max = max.max(self.labels(zip, m, None)?.1.into_iter().max().unwrap_or(-1));
+                let m_max = self.labels(zip, m, None)?.1.into_iter().max().unwrap_or(-1);
+                // Class names "0".."max" are made up from the largest label:
+                // refuse an absurd one before allocating that many names.
+                if m_max >= MAX_CLASSES {
+                    return Err(Error::too_large(
+                        &member_path(&self.path, m),
+                        format!("label {m_max} implies {} classes (limit {MAX_CLASSES})", m_max + 1),
+                    ));
+                }
+                max = max.max(m_max);
             }
         }
         Ok((0..=max).map(|i| i.to_string()).collect())

@@ -81,7 +81,8 @@ impl PredictRequest {
         // n <= max_batch and the sides are bounded, so this cannot overflow
         // for any sane max_batch; check anyway and before decoding.
         let want = n.checked_mul(h * w * c).ok_or_else(|| bad("shape", format!("{:?} is too large", self.shape)))?;
-        if self.data.len() / 4 * 3 > want + 3 {
+        // `want` may be within 3 of usize::MAX when max_batch is unbounded.
+        if self.data.len() / 4 * 3 > want.saturating_add(3) {
             return Err(bad("data", format!("{} base64 characters for shape {:?} ({want} bytes)", self.data.len(), self.shape)));
         }
         let px = base64::engine::general_purpose::STANDARD.decode(&self.data).map_err(|e| bad("data", format!("bad base64: {e}")))?;
@@ -191,6 +192,9 @@ mod tests {
         let huge = br#"{"shape":[18446744073709551615,1,1,1],"dtype":"uint8","data":""}"#;
         assert!(PredictRequest::parse(huge, usize::MAX).is_err());
         assert_eq!(PredictRequest::parse(b"{", 8).unwrap_err().field, "body");
+        // n*h*w*c == usize::MAX exactly: the size check must not overflow.
+        let max = br#"{"shape":[72340172838076673,5,17,3],"dtype":"uint8","data":""}"#;
+        assert_eq!(PredictRequest::parse(max, usize::MAX).unwrap_err().field, "data");
     }
 
     #[test]
