@@ -3,13 +3,11 @@
 //! file, value or URL, no panic, and no partial output (release folder, key,
 //! work folder, model folder) left behind. All cases run; the failures are
 //! listed together at the end.
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use honeyimage::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo};
 
 use crate::common::*;
 
@@ -222,77 +220,21 @@ fn csv(dir: &Path, text: &str) -> PathBuf {
     p
 }
 
-fn make_key(path: &Path, h: usize, w: usize, c: usize) {
-    let sample = |i: usize| KeySample {
-        id: format!("train:{i:05}"),
-        index: i,
-        label: (i % 10) as u32,
-        hardness: 3.0,
-        proxy_loss: 3.0,
-        honey: Bytes(vec![(i * 7 % 256) as u8; h * w * c]),
-        original: Bytes(vec![0; h * w * c]),
-    };
-    let body = KeyBody {
-        tool_version: "test".into(),
-        params: Default::default(),
-        dataset: DatasetInfo {
-            format: "idx".into(),
-            split: "train".into(),
-            source: "x".into(),
-            samples: 100,
-            height: h,
-            width: w,
-            channels: c,
-            class_names: (0..10).map(|i| i.to_string()).collect(),
-            fingerprint: "0".into(),
-        },
-        release: ReleaseInfo { samples: 90, fingerprint: "0".into() },
-        released: (0..10).map(sample).collect(),
-        withheld: (10..20).map(sample).collect(),
-        summary: serde_json::json!({}),
-    };
-    key::save(&body, path).unwrap();
-}
 
 /// A loopback HTTP server answering every request per `behaviour`.
 fn server(behaviour: &'static str) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1/predict", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in l.incoming().take(4) {
-            let Ok(mut c) = conn else { continue };
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            let n = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["shape"][0].as_u64()).unwrap_or(1) as usize;
-            let row = |k: usize| format!("[{}]", vec![format!("{}", 1.0 / k as f64); k].join(","));
-            let rows = |n: usize, k: usize| format!("[{}]", vec![row(k); n].join(","));
-            let (status, reply) = match behaviour {
-                "nan-string" => (200, format!("{{\"probabilities\":[{}]}}", vec![format!("[\"NaN\"{}]", ",0.1".repeat(9)); n].join(","))),
-                "eleven-classes" => (200, format!("{{\"probabilities\":{}}}", rows(n, 11))),
-                "extra-row" => (200, format!("{{\"probabilities\":{}}}", rows(n + 1, 10))),
-                "empty" => (200, String::new()),
-                "404" => (404, "{\"error\":\"no such route\"}".to_string()),
-                "hang-up" => {
-                    drop(c);
-                    continue;
-                }
-                _ => unreachable!(),
-            };
-            let _ = write!(c, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+    scripted_server(4, move |_, n| {
+        let probs = |rows: usize, k: usize| format!("{{\"probabilities\":{}}}", uniform_rows(rows, k));
+        match behaviour {
+            "nan-string" => Some((200, format!("{{\"probabilities\":[{}]}}", vec![format!("[\"NaN\"{}]", ",0.1".repeat(9)); n].join(",")))),
+            "eleven-classes" => Some((200, probs(n, 11))),
+            "extra-row" => Some((200, probs(n + 1, 10))),
+            "empty" => Some((200, String::new())),
+            "404" => Some((404, "{\"error\":\"no such route\"}".to_string())),
+            "hang-up" => None,
+            _ => unreachable!(),
         }
-    });
-    url
+    })
 }
 
 // ---------------------------------------------------------------- commands

@@ -1,7 +1,11 @@
 //! Helpers shared by the integration tests: the binary, real data subsets.
 #![allow(dead_code)]
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use honeyimage::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo};
 
 use honeyimage_data::{DataSource, Edits, Split};
 
@@ -57,3 +61,74 @@ pub fn sha(path: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+
+/// A valid key for a made-up 10-class dataset of `h`x`w`x`c` images (10
+/// released, 10 withheld), for tests that need a key but no protection run.
+pub fn make_key(path: &Path, h: usize, w: usize, c: usize) {
+    let sample = |i: usize| KeySample {
+        id: format!("train:{i:05}"),
+        index: i,
+        label: (i % 10) as u32,
+        hardness: 3.0,
+        proxy_loss: 3.0,
+        honey: Bytes(vec![(i * 7 % 256) as u8; h * w * c]),
+        original: Bytes(vec![0; h * w * c]),
+    };
+    let body = KeyBody {
+        tool_version: "test".into(),
+        params: Default::default(),
+        dataset: DatasetInfo {
+            format: "idx".into(),
+            split: "train".into(),
+            source: "x".into(),
+            samples: 100,
+            height: h,
+            width: w,
+            channels: c,
+            class_names: (0..10).map(|i| i.to_string()).collect(),
+            fingerprint: "0".into(),
+        },
+        release: ReleaseInfo { samples: 90, fingerprint: "0".into() },
+        released: (0..10).map(sample).collect(),
+        withheld: (10..20).map(sample).collect(),
+        summary: serde_json::json!({}),
+    };
+    key::save(&body, path).unwrap();
+}
+
+/// `n` JSON rows of `k` equal probabilities.
+pub fn uniform_rows(n: usize, k: usize) -> String {
+    let row = format!("[{}]", vec![format!("{}", 1.0 / k as f64); k].join(","));
+    format!("[{}]", vec![row; n].join(","))
+}
+
+/// A loopback HTTP server for client tests: for each of the first `max`
+/// connections it reads one request and answers `answer(connection index,
+/// images in the request)`: `Some((status, body))`, or `None` to hang up.
+/// Returns the predict URL.
+pub fn scripted_server(max: usize, answer: impl Fn(usize, usize) -> Option<(u16, String)> + Send + 'static) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/predict", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (i, conn) in l.incoming().take(max).enumerate() {
+            let Ok(mut c) = conn else { continue };
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            let n = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["shape"][0].as_u64()).unwrap_or(1) as usize;
+            let Some((status, reply)) = answer(i, n) else { continue };
+            let _ = write!(c, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+        }
+    });
+    url
+}

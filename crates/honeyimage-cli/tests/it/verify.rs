@@ -1,12 +1,11 @@
 //! verify end to end on real data: infringing suspects (our own small CNN and
 //! a foreign PyTorch model) are flagged through every query path, clean
 //! suspects are not, and a misbehaving endpoint never yields a verdict.
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use honeyimage::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo};
+use honeyimage::key::{self};
 use honeyimage_data::{DataSource, Edits, Split};
 
 use crate::common::*;
@@ -102,81 +101,31 @@ fn infringing_suspects_are_flagged_through_every_query_path_and_clean_ones_are_n
 }
 
 fn fake_key(dir: &Path) -> std::path::PathBuf {
-    let s = |i: usize| KeySample {
-        id: format!("train:{i:05}"),
-        index: i,
-        label: (i % 10) as u32,
-        hardness: 3.0,
-        proxy_loss: 3.0,
-        honey: Bytes(vec![(i * 7 % 256) as u8; 784]),
-        original: Bytes(vec![0; 784]),
-    };
-    let body = KeyBody {
-        tool_version: "test".into(),
-        params: Default::default(),
-        dataset: DatasetInfo {
-            format: "idx".into(),
-            split: "train".into(),
-            source: "x".into(),
-            samples: 100,
-            height: 28,
-            width: 28,
-            channels: 1,
-            class_names: (0..10).map(|i| i.to_string()).collect(),
-            fingerprint: "0".into(),
-        },
-        release: ReleaseInfo { samples: 90, fingerprint: "0".into() },
-        released: (0..10).map(s).collect(),
-        withheld: (10..20).map(s).collect(),
-        summary: serde_json::json!({}),
-    };
     let p = dir.join("fake.key");
-    key::save(&body, &p).unwrap();
+    make_key(&p, 28, 28, 1);
     p
 }
 
 /// A loopback server that answers every request per `behaviour`; stops after `max` connections.
 fn bad_server(behaviour: &'static str, max: usize) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1/predict", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for (i, conn) in l.incoming().take(max).enumerate() {
-            let Ok(mut c) = conn else { continue };
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
+    scripted_server(max, move |i, n| {
+        let probs = |k: usize| format!("{{\"probabilities\":{}}}", uniform_rows(n, k));
+        Some(match behaviour {
+            "slow" => {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                (200, probs(10))
             }
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            let n = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["shape"][0].as_u64()).unwrap_or(1) as usize;
-            let row = |k: usize| format!("[{}]", vec![format!("{}", 1.0 / k as f64); k].join(","));
-            let rows = |k: usize| format!("[{}]", vec![row(k); n].join(","));
-            let (status, reply) = match behaviour {
-                "slow" => {
-                    std::thread::sleep(std::time::Duration::from_secs(3));
-                    (200, format!("{{\"probabilities\":{}}}", rows(10)))
-                }
-                "500" => (500, "{\"error\":\"boom\"}".to_string()),
-                "flaky" if i == 0 => (503, "{\"error\":\"busy\"}".to_string()),
-                "flaky" => (200, format!("{{\"probabilities\":{}}}", rows(10))),
-                "malformed" => (200, "{\"probabilities\": [[0.1, 0.2".to_string()),
-                "classes" => (200, format!("{{\"probabilities\":{}}}", rows(9))),
-                "rows" => (200, format!("{{\"probabilities\":[{}]}}", row(10))),
-                "nan" => (200, format!("{{\"logits\":[[1e999{}]]}}", ",0".repeat(9))),
-                "notprob" => (200, format!("{{\"probabilities\":[{}]}}", vec![format!("[{}]", vec!["0.5"; 10].join(",")); n].join(","))),
-                _ => unreachable!(),
-            };
-            let _ = write!(c, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
-        }
-    });
-    url
+            "500" => (500, "{\"error\":\"boom\"}".to_string()),
+            "flaky" if i == 0 => (503, "{\"error\":\"busy\"}".to_string()),
+            "flaky" => (200, probs(10)),
+            "malformed" => (200, "{\"probabilities\": [[0.1, 0.2".to_string()),
+            "classes" => (200, probs(9)),
+            "rows" => (200, format!("{{\"probabilities\":{}}}", uniform_rows(1, 10))),
+            "nan" => (200, format!("{{\"logits\":[[1e999{}]]}}", ",0".repeat(9))),
+            "notprob" => (200, format!("{{\"probabilities\":[{}]}}", vec![format!("[{}]", vec!["0.5"; 10].join(",")); n].join(","))),
+            _ => unreachable!(),
+        })
+    })
 }
 
 #[test]
