@@ -44,11 +44,7 @@ impl PassphraseArgs {
     /// Loads a key, asking for the passphrase only if it is encrypted.
     pub fn load_key(&self, path: &Path) -> Result<KeyBody> {
         let bytes = honeyimage::key::read_bytes(path)?;
-        if honeyimage::key::is_encrypted(&bytes) {
-            let pass = self.get(&path.display().to_string(), false)?;
-            let plain = honeyimage::key::decrypt(&bytes, &pass, path)?;
-            return Ok(honeyimage::key::decode(&plain, path)?);
-        }
-        Ok(honeyimage::key::decode(&bytes, path)?)
+        let pass = if honeyimage::key::is_encrypted(&bytes) { Some(self.get(&path.display().to_string(), false)?) } else { None };
+        Ok(honeyimage::key::open_bytes(&bytes, pass.as_ref(), path)?)
     }
 }

@@ -107,20 +107,25 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-/// Reads and checks a key file, decrypting it with `passphrase` if it is
+/// Checks key file bytes, decrypting them with `passphrase` if they are
 /// encrypted (an encrypted key without a passphrase is a clear error).
-pub fn load_with(path: &Path, passphrase: Option<&SecretString>) -> Result<KeyBody> {
-    let bytes = read_bytes(path)?;
-    if is_encrypted(&bytes) {
-        let Some(p) = passphrase else {
-            return Err(Error::Key {
-                path: path.into(),
-                message: "the key is encrypted: give its passphrase (HONEYIMAGE_KEY_PASSPHRASE, --passphrase-file, or at the prompt)".into(),
-            });
-        };
-        return decode(&decrypt(&bytes, p, path)?, path);
+pub fn open_bytes(bytes: &[u8], passphrase: Option<&SecretString>, path: &Path) -> Result<KeyBody> {
+    if !is_encrypted(bytes) {
+        return decode(bytes, path);
     }
-    decode(&bytes, path)
+    let Some(p) = passphrase else {
+        return Err(Error::Key {
+            path: path.into(),
+            message: "the key is encrypted: give its passphrase (HONEYIMAGE_KEY_PASSPHRASE, --passphrase-file, or at the prompt)".into(),
+        });
+    };
+    decode(&decrypt(bytes, p, path)?, path)
+}
+
+/// Reads and checks a key file, decrypting it with `passphrase` if it is
+/// encrypted.
+pub fn load_with(path: &Path, passphrase: Option<&SecretString>) -> Result<KeyBody> {
+    open_bytes(&read_bytes(path)?, passphrase, path)
 }
 
 /// Reads and checks an unencrypted key file.
