@@ -5,7 +5,7 @@
 //! ```text
 //! CARGO_TARGET_DIR=target-ci cargo run --example gen_seeds
 //! ```
-use honeyimage_format::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo};
+use honeyimage_format::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo, RwSplit};
 use honeyimage_format::protocol::PredictRequest;
 use honeyimage_fuzz::encode_image;
 use image::ImageFormat;
@@ -112,6 +112,8 @@ fn key_body(h: usize, w: usize, c: usize) -> KeyBody<serde_json::Value> {
             class_names: vec!["a".into(), "b".into(), "c".into()],
             fingerprint: "00ff".into(),
         },
+        split: RwSplit::ClassBlind,
+        commitment_nonce: String::new(),
         release: ReleaseInfo { samples: 9, fingerprint: "ff00".into() },
         released: vec![s(1), s(3)],
         withheld: vec![s(2)],
@@ -194,6 +196,13 @@ fn main() {
     let k3 = key::encode(&key_body(2, 3, 3));
     let nl3 = k3.iter().position(|&b| b == b'\n').unwrap();
     seed("key", "body-rgb", &[&[1u8][..], &k3[nl3 + 1..]].concat());
+    // Version 2: class-stratified, with a commitment nonce (mode 3: body
+    // only, current version in the header).
+    let nonce = "0123456789abcdef".repeat(4);
+    let v2 = key::encode(&KeyBody { split: RwSplit::ClassStratified, commitment_nonce: nonce, ..key_body(2, 2, 1) });
+    seed("key", "full-v2", &[&[0u8][..], &v2].concat());
+    let nl2 = v2.iter().position(|&b| b == b'\n').unwrap();
+    seed("key", "body-v2", &[&[3u8][..], &v2[nl2 + 1..]].concat());
 
     // http_request: max_batch selector (0:1 1:8 2:256 3:65536 4:usize::MAX 5:next u64), JSON body.
     let req = |n, h, w, c| serde_json::to_vec(&PredictRequest::new(&px(n * h * w * c, 1), n, h, w, c)).unwrap();
@@ -202,10 +211,13 @@ fn main() {
     seed("http_request", "unbounded", &[&[4u8][..], &req(3, 1, 1, 1)].concat());
     seed("http_request", "u64-cap", &[&[5u8][..], &100u64.to_le_bytes(), &req(2, 2, 1, 3)].concat());
 
-    // http_reply: kind (0 auto, 1 logits, 2 probabilities), u16 expected rows, JSON body.
+    // http_reply: kind (b % 3: 0 auto, 1 logits, 2 probabilities) and classes
+    // (2 + b / 3), u16 expected rows, JSON body.
     let reply = |kind: u8, rows: u16, body: &str| [&[kind][..], &rows.to_le_bytes(), body.as_bytes()].concat();
     seed("http_reply", "auto-probs", &reply(0, 2, r#"{"probabilities":[[0.25,0.75],[1,0]]}"#));
     seed("http_reply", "logits", &reply(1, 2, r#"{"logits":[[1.5,-2,0.25],[0,0,1e3]]}"#));
     seed("http_reply", "declared-probs", &reply(2, 1, r#"{"probabilities":[[0.1,0.2,0.7]]}"#));
     seed("http_reply", "auto-logits", &reply(0, 1, r#"{"logits":[[-1e300,1e300]]}"#));
+    seed("http_reply", "labels", &reply(24, 3, r#"{"labels":[3,0,9]}"#));
+    seed("http_reply", "top-k", &reply(3, 2, r#"{"top_k":[[{"label":1,"score":0.91},{"label":2,"score":0.05}],[{"label":0,"score":1}]]}"#));
 }

@@ -1,10 +1,12 @@
 //! Owner key file parser: `honeyimage_format::key::decode::<serde_json::Value>`.
 //! Mode byte even: the rest is the whole key file (header line + body).
 //! Mode byte odd: the rest is the body only, and the target prepends the
-//! correct header with its SHA-256, so the fuzzer gets past the integrity
-//! check into the body parser and `KeyBody::check`.
+//! correct header with its SHA-256 (version 1 if mode bit 1 is clear, else
+//! the current version), so the fuzzer gets past the integrity check into the
+//! body parser and `KeyBody::check`. A key that decodes must also re-encode
+//! to the same commitment.
 #![no_main]
-use honeyimage_format::key;
+use honeyimage_format::{commitment, key};
 use sha2::{Digest, Sha256};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -15,7 +17,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let mut f = format!(
             "{{\"format\":\"{}\",\"version\":{},\"body_sha256\":\"{}\"}}\n",
             key::KEY_FORMAT,
-            key::KEY_VERSION,
+            if mode & 2 == 0 { 1 } else { key::KEY_VERSION },
             hex::encode(Sha256::digest(rest))
         )
         .into_bytes();
@@ -30,6 +32,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert!(body.check().is_ok());
         let again = key::decode::<serde_json::Value>(&key::encode(&body)).expect("re-encoded key decodes");
         assert_eq!((&again.tool_version, &again.dataset, &again.release), (&body.tool_version, &body.dataset, &body.release));
+        assert_eq!((again.split, &again.commitment_nonce), (body.split, &body.commitment_nonce));
+        assert_eq!(commitment::commitment(&again), commitment::commitment(&body));
         let close = |a: f64, b: f64| a == b || (a - b).abs() <= 1e-15 * a.abs().max(b.abs());
         let (a, b) = ([&again.released, &again.withheld], [&body.released, &body.withheld]);
         for (x, y) in a.iter().zip(b.iter()) {

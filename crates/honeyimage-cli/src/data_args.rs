@@ -22,11 +22,24 @@ pub struct DataArgs {
     /// Seed of the subset chosen by --limit.
     #[arg(long, default_value_t = 0)]
     pub limit_seed: u64,
+    /// Number of classes, when it must not be inferred from the labels
+    /// (a class no sample carries is otherwise refused).
+    #[arg(long)]
+    pub num_classes: Option<usize>,
 }
 
 impl DataArgs {
     pub fn open(&self) -> Result<DataSource> {
         DataSource::open(&self.data, self.format).with_context(|| format!("opening dataset {}", self.data.display()))
+    }
+
+    /// Loads the chosen split for training: `--limit` applied, and the
+    /// class count checked (a gap in the labels is an error unless
+    /// `--num-classes` says how many classes there are).
+    pub fn load_for_training(&self) -> Result<(DataSource, Dataset)> {
+        let (src, mut ds) = self.load()?;
+        ds.check_classes(self.num_classes).with_context(|| format!("{} ({} split)", self.data.display(), self.split))?;
+        Ok((src, ds))
     }
 
     /// Loads the chosen split, with `--limit` applied.

@@ -3,14 +3,17 @@
 //! `verify`, no evidence of training), 1 `verify` found the suspect trained
 //! on the protected data, 2 any error (one line on stderr).
 mod commands;
+mod commitment_args;
 mod data_args;
 mod key_args;
 mod progress;
 mod query_args;
+mod settings;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use settings::{defaults_help, ExitStatus};
 
 /// Prove that a model was trained on your image dataset (HoneyImage, arXiv 2508.00892).
 #[derive(Parser)]
@@ -48,7 +51,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `--help` shows the library's defaults, the one place they are written.
+    let command = Cli::command().mut_subcommand("protect", |c| {
+        c.after_help(defaults_help::<honeyimage::config::ProtectConfig>("Defaults (flags and --config override them):"))
+    });
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         // --help and --version print and exit 0; usage errors keep the
         // one-line contract: the first line of clap's message, exit 2.
@@ -56,7 +63,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let text = e.to_string();
             eprintln!("{}", text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments"));
-            return ExitCode::from(2);
+            return ExitStatus::Error.into();
         }
     };
     tracing_subscriber::fmt()
@@ -77,7 +84,7 @@ fn main() -> ExitCode {
         Command::BenchServe(a) => commands::bench_serve::run(a, &ui),
     };
     match result {
-        Ok(code) => code,
+        Ok(status) => status.into(),
         Err(e) => {
             // The chain, skipping causes their parent message already quotes.
             let mut msg = e.to_string();
@@ -89,7 +96,7 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {}", msg.replace('\n', " "));
-            ExitCode::from(2)
+            ExitStatus::Error.into()
         }
     }
 }

@@ -29,6 +29,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+/// "3, 7, 9" or "10..=200" style list of class labels for messages.
+fn describe_labels(labels: &[usize]) -> String {
+    let contiguous = labels.windows(2).all(|w| w[1] == w[0] + 1);
+    match labels {
+        [a, .., b] if contiguous && labels.len() > 3 => format!("{a}..={b}"),
+        _ if labels.len() > 8 => format!("{} and {} more", labels[..8].iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "), labels.len() - 8),
+        _ => labels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "),
+    }
+}
+
 /// Datasets larger than this many bytes (pixels or file payload) are refused.
 pub const MAX_BYTES: u64 = 1 << 31;
 
@@ -101,6 +111,39 @@ impl Dataset {
             }
         }
         counts
+    }
+    /// Classes below `num_classes()` that no sample carries. A gap usually
+    /// means the class count was inferred from a corrupt label (one label
+    /// 200 in a 10-class set makes 201 classes, 191 of them empty).
+    pub fn missing_classes(&self) -> Vec<usize> {
+        self.class_counts().iter().enumerate().filter(|(_, &c)| c == 0).map(|(i, _)| i).collect()
+    }
+    /// Checks the number of classes. With `expected`, every label must be
+    /// below it and the class list is cut or padded to it (so a split that
+    /// lacks the last class still has the right output size); without it,
+    /// a class that no sample carries is an error that names it.
+    pub fn check_classes(&mut self, expected: Option<usize>) -> Result<()> {
+        match expected {
+            Some(k) => {
+                if let Some((i, &l)) = self.labels.iter().enumerate().find(|(_, &l)| l as usize >= k) {
+                    return Err(Error::Invalid(format!("sample {i} ({}) has label {l}, but --num-classes is {k}", self.ids[i])));
+                }
+                self.class_names.truncate(k);
+                while self.class_names.len() < k {
+                    self.class_names.push(self.class_names.len().to_string());
+                }
+                Ok(())
+            }
+            None => match self.missing_classes().as_slice() {
+                [] => Ok(()),
+                gaps => Err(Error::Invalid(format!(
+                    "{} of {} classes have no samples (labels {}); a corrupt label may have inflated the class count: give the number of classes explicitly (--num-classes)",
+                    gaps.len(),
+                    self.num_classes(),
+                    describe_labels(gaps)
+                ))),
+            },
+        }
     }
     /// Check that the shapes agree and every label is in range.
     pub fn validate(&self) -> Result<()> {

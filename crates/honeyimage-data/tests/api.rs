@@ -82,3 +82,30 @@ fn atomic_write() {
     let e = write_atomic(&t.path().join("missing/f"), b"x").unwrap_err();
     assert!(e.to_string().contains("missing"), "{e}");
 }
+
+#[test]
+fn class_gaps_are_refused_unless_the_class_count_is_given() {
+    let mk = |labels: Vec<u32>, k: usize| honeyimage_data::Dataset {
+        images: vec![0; labels.len() * 4],
+        ids: (0..labels.len()).map(|i| format!("s{i}")).collect(),
+        labels,
+        height: 2,
+        width: 2,
+        channels: 1,
+        class_names: (0..k).map(|c| c.to_string()).collect(),
+    };
+    // One corrupt label 200 in a 3-class set: 201 inferred classes, 198 empty.
+    let mut ds = mk(vec![0, 1, 2, 200], 201);
+    assert_eq!(ds.missing_classes().len(), 197);
+    let e = ds.check_classes(None).unwrap_err().to_string();
+    assert!(e.contains("197 of 201 classes") && e.contains("3..=199") && e.contains("--num-classes"), "{e}");
+    let e = ds.check_classes(Some(3)).unwrap_err().to_string();
+    assert!(e.contains("sample 3 (s3) has label 200"), "{e}");
+    // A split lacking its last class gets the stated count.
+    let mut ds = mk(vec![0, 1, 0], 2);
+    ds.check_classes(Some(4)).unwrap();
+    assert_eq!(ds.num_classes(), 4);
+    let mut ds = mk(vec![0, 2], 3);
+    assert!(ds.check_classes(None).unwrap_err().to_string().contains("labels 1"));
+    assert!(mk(vec![0, 1, 2], 3).check_classes(None).is_ok());
+}

@@ -2,25 +2,57 @@
 //!
 //! The verifier compares a suspect model's per-sample losses on released
 //! honey samples (R) against withheld controls (W). Everything needed to turn
-//! those numbers into a decision — hypothesis tests ([`tests`]), ROC analysis
-//! for evaluating the detector ([`roc`]) and image-similarity metrics for
+//! those numbers into a decision — exact permutation tests ([`exact`]), other
+//! hypothesis tests ([`tests`]), goodness-of-fit and binomial helpers for the
+//! evaluation ([`gof`]), ROC analysis and threshold calibration for
+//! evaluating the detector ([`roc`]) and image-similarity metrics for
 //! checking that perturbations stay imperceptible ([`image`]) — lives here,
 //! without any deep-learning dependency, so it can be unit-tested exactly.
+//!
+//! # Which p-value each function gives
+//!
+//! | function | p-value | when |
+//! |---|---|---|
+//! | [`rank_sum_exact`] | exact Wilcoxon-Mann-Whitney: enumerated ([`PValueMethod::ExactNoTies`]) or exact conditional on ties ([`PValueMethod::ExactConditional`]) | any sizes within [`EXACT_MAX_WORK`] (e.g. 200 vs 200); error beyond |
+//! | [`rank_sum_test`], [`mann_whitney_u`] | as [`rank_sum_exact`]; beyond [`EXACT_MAX_WORK`] Monte-Carlo `(1+b)/(1+B)` with its standard error | always |
+//! | [`stratified_rank_sum_exact`] | exact stratified distribution (labels permuted within strata, conditional on ties; [`PValueMethod::ExactStratified`]) | within [`EXACT_MAX_WORK`] (e.g. 10 strata of 20 vs 20); error beyond |
+//! | [`stratified_rank_sum_test`] | as above, else Monte-Carlo within strata | always |
+//! | [`monte_carlo_permutation`] | Monte-Carlo within-strata permutation, `(1+b)/(1+B)`, seeded, with standard error; rank sum or mean difference | always |
+//! | [`permutation_test`] | difference of means: exact enumeration up to [`tests::DEFAULT_MAX_EXACT`] splits, else Monte-Carlo `(1+b)/(1+B)` | unstratified |
+//! | [`fisher_exact`] | exact hypergeometric | label-only mode |
+//! | [`welch_t_test`], [`paired_t_test`] | Student-t reference distribution (parametric) | baselines and ablations |
+//! | [`ks_uniform`] | exact Kolmogorov-Smirnov (Marsaglia-Tsang-Wang; Birnbaum-Tingey tails); asymptotic only for very large `n` | checking p-value calibration |
+//! | [`binomial_tail`], [`binomial_ci`] | exact binomial tail; Clopper-Pearson interval | error rates in evaluations |
+//! | [`order_statistic_threshold`] | threshold with `P(clean score > tau) <= (k+1)/(n+1)` | calibrating the paper's `tau` |
+//!
+//! No p-value in this crate comes from a normal approximation. The exact rank
+//! tests need `C(m + n, m) < 1e300` per sample pair (about 500 vs 500) and
+//! their work estimate within [`EXACT_MAX_WORK`]; with ties the work grows
+//! like `(mn)²`, so 200 vs 200 takes tens of milliseconds (release build).
 //!
 //! Conventions: caller data is validated (empty, NaN/inf and mismatched
 //! lengths give an [`Error`], never a panic) and randomised procedures take an
 //! explicit seed (ChaCha8) so results are reproducible.
 #![deny(missing_docs)]
 
+pub mod exact;
+pub mod gof;
 pub mod image;
+mod rank_null;
 pub mod roc;
 mod special;
 pub mod tests;
 
+pub use exact::{
+    monte_carlo_permutation, rank_sum_exact, rank_sum_test, stratified_rank_sum_exact,
+    stratified_rank_sum_test, PValueMethod, PermutationStatistic, PermutationTestResult,
+    EXACT_MAX_WORK,
+};
+pub use gof::{binomial_ci, binomial_tail, ks_uniform};
 pub use image::{linf, psnr, ssim};
 pub use roc::{
-    auroc, auroc_bootstrap_ci, calibrate_threshold, confusion, roc_curve, tpr_at_fpr, Confusion,
-    RocPoint,
+    auroc, auroc_bootstrap_ci, calibrate_threshold, confusion, order_statistic_threshold,
+    roc_curve, tpr_at_fpr, Confusion, OrderStatisticThreshold, RocPoint,
 };
 pub use special::{normal_cdf, student_t_cdf};
 pub use tests::{

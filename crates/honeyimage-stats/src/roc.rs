@@ -182,6 +182,64 @@ pub fn calibrate_threshold(reference: &[f64], fpr: f64) -> Result<f64> {
     Ok(sorted_desc(reference)[k])
 }
 
+/// A threshold from [`order_statistic_threshold`] and its guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OrderStatisticThreshold {
+    /// `tau`: flag a suspect when its score is strictly greater.
+    pub threshold: f64,
+    /// Number of reference scores allowed strictly above `tau` (`tau` is the
+    /// `(k+1)`-th largest reference score).
+    pub k: usize,
+    /// `(k + 1) / (n + 1)`, a bound on the false-positive probability of a
+    /// new clean model; at most `fpr`.
+    pub guaranteed_bound: f64,
+    /// Number `n` of reference scores.
+    pub n_reference: usize,
+}
+
+/// Conformal (order-statistic) calibration of the rule `score > tau` on `n`
+/// scores of clean reference models, with a finite-sample guarantee.
+///
+/// With `k = floor(fpr (n + 1)) - 1` (the largest `k` with
+/// `(k + 1) / (n + 1) <= fpr`; a relative slack of 1e-12 absorbs rounding
+/// of `fpr`) and `tau` the `(k+1)`-th largest reference score (the
+/// `(n-k)`-th smallest), a NEW clean model whose score is exchangeable with
+/// the references (same training recipe, independent seeds and data draws)
+/// satisfies `P(score > tau) <= (k + 1) / (n + 1) <= fpr`, the probability
+/// being over the references and the new model together. Reason: among the
+/// `n + 1` exchangeable scores, the new one exceeds the `(k+1)`-th largest
+/// reference only if it ranks among the top `k + 1`, which has probability
+/// `(k + 1)/(n + 1)`; ties only make strict exceedance rarer. For continuous
+/// scores the bound is attained exactly.
+///
+/// Returns `Ok(None)` when `n + 1 < 1 / fpr`: no reference score gives the
+/// guarantee (`k < 0`). Errors: empty or non-finite references, `fpr` not
+/// in `(0, 1)`. (Unlike [`calibrate_threshold`], which controls the
+/// empirical rate on the references only.)
+pub fn order_statistic_threshold(
+    reference: &[f64],
+    fpr: f64,
+) -> Result<Option<OrderStatisticThreshold>> {
+    check(reference, "reference", 1)?;
+    if !(fpr > 0.0 && fpr < 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "fpr must be in (0, 1), got {fpr}"
+        )));
+    }
+    let n = reference.len();
+    let slots = (fpr * (n + 1) as f64 * (1.0 + 1e-12)).floor() as usize;
+    if slots == 0 {
+        return Ok(None);
+    }
+    let k = (slots - 1).min(n - 1);
+    Ok(Some(OrderStatisticThreshold {
+        threshold: sorted_desc(reference)[k],
+        k,
+        guaranteed_bound: (k + 1) as f64 / (n + 1) as f64,
+        n_reference: n,
+    }))
+}
+
 /// Confusion counts of a binary detector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Confusion {
@@ -229,6 +287,58 @@ pub fn confusion(pos_flagged: &[bool], neg_flagged: &[bool]) -> Confusion {
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn order_statistic_threshold_hand_cases() {
+        let refs: Vec<f64> = (1..=99).map(f64::from).collect();
+        // n = 99, fpr = 0.05: (k+1)/100 <= 0.05 -> k = 4, tau = 5th largest = 95.
+        let t = order_statistic_threshold(&refs, 0.05).unwrap().unwrap();
+        assert_eq!((t.threshold, t.k, t.n_reference), (95.0, 4, 99));
+        assert!((t.guaranteed_bound - 0.05).abs() < 1e-15);
+        // n = 30, fpr = 0.05: fpr (n+1) = 1.55 -> k = 0 (bound 1/31), the maximum.
+        let t = order_statistic_threshold(&refs[..30], 0.05)
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.threshold, t.k), (30.0, 0));
+        assert!(t.guaranteed_bound <= 0.05);
+        // n + 1 < 1/fpr: no order statistic gives the guarantee.
+        assert_eq!(order_statistic_threshold(&refs[..18], 0.05).unwrap(), None);
+        assert!(order_statistic_threshold(&refs[..19], 0.05)
+            .unwrap()
+            .is_some());
+        assert!(order_statistic_threshold(&refs, 0.0).is_err());
+        assert!(order_statistic_threshold(&refs, 1.0).is_err());
+        assert!(order_statistic_threshold(&[], 0.5).is_err());
+        assert!(order_statistic_threshold(&[1.0, f64::NAN], 0.5).is_err());
+    }
+
+    #[test]
+    fn order_statistic_threshold_guarantee_by_simulation() {
+        // New clean score exchangeable with n = 40 references: for
+        // continuous scores P(new > tau) = (k+1)/(n+1) exactly.
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let reps = 20_000;
+        for fpr in [0.05, 0.1, 0.25] {
+            let mut exceed = 0;
+            let mut bound = 0.0;
+            for _ in 0..reps {
+                let refs: Vec<f64> = (0..40).map(|_| rng.gen::<f64>().ln()).collect();
+                let t = order_statistic_threshold(&refs, fpr).unwrap().unwrap();
+                bound = t.guaranteed_bound;
+                exceed += usize::from(rng.gen::<f64>().ln() > t.threshold);
+            }
+            let rate = exceed as f64 / reps as f64;
+            let sd = (bound * (1.0 - bound) / reps as f64).sqrt();
+            assert!(
+                bound <= fpr && rate <= bound + 3.0 * sd,
+                "fpr {fpr}: {rate} vs {bound}"
+            );
+            assert!(
+                rate >= bound - 4.0 * sd,
+                "fpr {fpr}: {rate} far below {bound}"
+            );
+        }
+    }
 
     #[test]
     fn auroc_extremes_and_ties() {

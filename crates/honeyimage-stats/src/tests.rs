@@ -2,12 +2,12 @@
 //! released honey samples: its per-sample losses on the release (R) should be
 //! lower than on the withheld controls (W). The primary test is a
 //! permutation test on the difference of means (exact when feasible);
-//! Mann-Whitney U, Fisher's exact test and t-tests support ablations and the
-//! backdoor-watermark baseline. All p-values are for the stated
-//! [`Alternative`] about the *first* argument.
+//! Mann-Whitney U (exact, via [`crate::exact`]), Fisher's exact test and
+//! t-tests support ablations and the backdoor-watermark baseline. All
+//! p-values are for the stated [`Alternative`] about the *first* argument.
 
-use crate::special::{ln_gamma, normal_cdf, student_t_cdf};
-use crate::{check, mid_ranks, Error, Result};
+use crate::special::{ln_gamma, student_t_cdf};
+use crate::{check, Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -183,89 +183,28 @@ pub fn permutation_test_with(
     })
 }
 
-/// Number of arrangements of `m` x's and `n` y's giving each value of
-/// `U = #{(i, j): x_i > y_j}` (no ties), indexed by `U` in `0..=m*n`.
-fn mw_counts(m: usize, n: usize) -> Vec<f64> {
-    let max = m * n;
-    let unit = || {
-        let mut v = vec![0.0; max + 1];
-        v[0] = 1.0;
-        v
-    };
-    // prev[j]: distribution for (i - 1) x's and j y's. Recurrence on the
-    // largest element: an x beats all j y's, a y adds nothing.
-    let mut prev: Vec<Vec<f64>> = (0..=n).map(|_| unit()).collect();
-    for _ in 0..m {
-        let mut cur: Vec<Vec<f64>> = vec![unit()];
-        for j in 1..=n {
-            let mut c = cur[j - 1].clone();
-            for u in j..=max {
-                c[u] += prev[j][u - j];
-            }
-            cur.push(c);
-        }
-        prev = cur;
-    }
-    prev.swap_remove(n)
-}
+/// Random permutations [`mann_whitney_u`] draws (seed 0) in the rare case
+/// that the exact distribution is beyond [`crate::exact::EXACT_MAX_WORK`].
+pub const MANN_WHITNEY_MC_PERMUTATIONS: u64 = 99_999;
 
 /// Mann-Whitney U test of `x` against `y`; `statistic` is `U` of `x`
 /// (`#{x_i > y_j} + 0.5 #{x_i == y_j}`, via mid-ranks).
 ///
-/// Without ties and with `nx + ny <= 50` the exact null distribution is used
-/// (dynamic programming over counts). Otherwise the normal approximation
-/// with tie-corrected variance and a 0.5 continuity correction is used, as
-/// in SciPy's `method="asymptotic"`. Two-sided p-values are
-/// `min(1, 2 * one-sided tail)` of the larger `U`. If every value is tied the
-/// p-value is 1.
+/// A thin wrapper over [`crate::exact::rank_sum_test`] kept for existing
+/// callers (new code should use that, or [`crate::exact::rank_sum_exact`],
+/// which also return how the p-value was obtained as a typed value). The
+/// p-value is exact for any sizes the exact algorithms handle (e.g. 200 vs
+/// 200, ties or not): enumerated without ties, exact conditional on the ties
+/// otherwise. Beyond [`crate::exact::EXACT_MAX_WORK`] it is a Monte-Carlo
+/// permutation p-value (`B` = [`MANN_WHITNEY_MC_PERMUTATIONS`], seed 0) with
+/// its standard error in `method`. Never a normal approximation. Two-sided
+/// p-values are `min(1, 2 * min(tails))`; if every value is tied `p = 1`.
 pub fn mann_whitney_u(x: &[f64], y: &[f64], alt: Alternative) -> Result<TestResult> {
-    check(x, "x", 1)?;
-    check(y, "y", 1)?;
-    let (nx, ny) = (x.len(), y.len());
-    let n = nx + ny;
-    let pooled: Vec<f64> = x.iter().chain(y).copied().collect();
-    let (ranks, ties) = mid_ranks(&pooled);
-    let rx: f64 = ranks[..nx].iter().sum();
-    let u = rx - (nx * (nx + 1)) as f64 / 2.0;
-    let (mn, nxf, nyf) = ((nx * ny) as f64, nx as f64, ny as f64);
-    if ties.is_empty() && n <= 50 {
-        let counts = mw_counts(nx, ny);
-        let total: f64 = counts.iter().sum();
-        let k = u.round() as usize;
-        let greater = counts[k..].iter().sum::<f64>() / total;
-        let less = counts[..=k].iter().sum::<f64>() / total;
-        let p = match alt {
-            Alternative::Greater => greater,
-            Alternative::Less => less,
-            Alternative::TwoSided => (2.0 * greater.min(less)).min(1.0),
-        };
-        return Ok(TestResult {
-            statistic: u,
-            p_value: p,
-            method: "Mann-Whitney U (exact)".into(),
-        });
-    }
-    let mu = mn / 2.0;
-    let nf = n as f64;
-    let tie_sum: f64 = ties.iter().map(|&t| (t * t * t - t) as f64).sum();
-    let var = nxf * nyf / 12.0 * ((nf + 1.0) - tie_sum / (nf * (nf - 1.0)));
-    let p = if var <= 0.0 {
-        1.0
-    } else {
-        let sd = var.sqrt();
-        match alt {
-            Alternative::Greater => normal_cdf(-(u - mu - 0.5) / sd),
-            Alternative::Less => normal_cdf((u - mu + 0.5) / sd),
-            Alternative::TwoSided => {
-                let big = u.max(mn - u);
-                (2.0 * normal_cdf(-(big - mu - 0.5) / sd)).min(1.0)
-            }
-        }
-    };
+    let r = crate::exact::rank_sum_test(x, y, alt, MANN_WHITNEY_MC_PERMUTATIONS, 0)?;
     Ok(TestResult {
-        statistic: u,
-        p_value: p,
-        method: "Mann-Whitney U (normal approximation, tie and continuity corrected)".into(),
+        statistic: r.statistic,
+        p_value: r.p_value,
+        method: format!("Mann-Whitney U, {}", r.method_description()),
     })
 }
 
@@ -367,7 +306,9 @@ pub fn paired_t_test(x: &[f64], y: &[f64], alt: Alternative) -> Result<TestResul
 pub fn mean_t_interval(x: &[f64], level: f64) -> Result<(f64, f64)> {
     check(x, "x", 2)?;
     if !(level > 0.0 && level < 1.0) {
-        return Err(Error::Degenerate(format!("confidence level {level} is not in (0, 1)")));
+        return Err(Error::Degenerate(format!(
+            "confidence level {level} is not in (0, 1)"
+        )));
     }
     let n = x.len() as f64;
     let q = student_t_quantile(0.5 + level / 2.0, n - 1.0);
@@ -475,7 +416,10 @@ mod unit {
         assert!(close(student_t_quantile(0.025, 30.0), -2.042272, 1e-5));
         // mean 0.125 ± qt(0.975, 3) = 3.182446 times sd 0.3304038 / sqrt(4)
         let (lo, hi) = mean_t_interval(&[0.1, -0.3, 0.5, 0.2], 0.95).unwrap();
-        assert!(close(lo, -0.4007461, 1e-6) && close(hi, 0.6507461, 1e-6), "{lo} {hi}");
+        assert!(
+            close(lo, -0.4007461, 1e-6) && close(hi, 0.6507461, 1e-6),
+            "{lo} {hi}"
+        );
         assert!(mean_t_interval(&[1.0], 0.95).is_err());
     }
 
@@ -583,24 +527,19 @@ mod unit {
             31.0 / 35.0,
             1e-15
         ));
-        let counts = mw_counts(5, 5);
-        assert_eq!(counts.iter().sum::<f64>(), 252.0);
-        assert!((0..=25).all(|u| counts[u] == counts[25 - u]));
+        assert!(r.method.contains("exact"), "{}", r.method);
     }
 
     #[test]
-    fn mann_whitney_ties_use_normal_approximation() {
+    fn mann_whitney_ties_are_exact_conditional() {
         // Pooled 1,2,2,2,3,3,3,4: mid-ranks 1, 3, 6, 8; R_x = 1+3+3+6 = 13,
-        // U = 13 - 10 = 3; mu = 8; var = 16/12 * (9 - (24+24)/56) = 10.857142857;
-        // z = (3 - 8 + 0.5)/sqrt(var) = -1.3656982; Φ(z) = 0.08601685446091148.
+        // U = 13 - 10 = 3. This test used to pin the normal approximation
+        // (0.0860); the exact conditional p-value given the ties is
+        // P(U <= 3) = 10/70 = 1/7 over the C(8,4) = 70 relabellings.
         let r = mann_whitney_u(&[1.0, 2.0, 2.0, 3.0], &[2.0, 3.0, 3.0, 4.0], Less).unwrap();
         assert_eq!(r.statistic, 3.0);
-        assert!(
-            close(r.p_value, 0.086_016_854_460_911_48, 1e-12),
-            "{}",
-            r.p_value
-        );
-        assert!(r.method.contains("normal"));
+        assert!(close(r.p_value, 1.0 / 7.0, 1e-15), "{}", r.p_value);
+        assert!(r.method.contains("exact conditional"), "{}", r.method);
         let all_tied = mann_whitney_u(&[1.0, 1.0], &[1.0, 1.0, 1.0], Greater).unwrap();
         assert_eq!((all_tied.statistic, all_tied.p_value), (3.0, 1.0));
         assert!(mann_whitney_u(&[1.0], &[], Greater).is_err());

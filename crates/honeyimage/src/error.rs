@@ -11,6 +11,9 @@ pub enum Error {
     /// A statistic could not be computed (empty or non-finite input).
     #[error(transparent)]
     Stats(#[from] honeyimage_stats::Error),
+    /// The evaluation report could not be written.
+    #[error(transparent)]
+    Report(#[from] honeyimage_report::Error),
     /// libtorch refused an operation.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
@@ -54,6 +57,30 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A key file does not parse or fails its integrity or consistency checks.
+    #[error("key {path}: {source}")]
+    KeyFormat {
+        /// The key file.
+        path: PathBuf,
+        /// What the format check found.
+        source: honeyimage_format::key::KeyError,
+    },
+    /// A model's (or endpoint's) output rows are not usable scores.
+    #[error("model {source_name}: {source}")]
+    Reply {
+        /// Path or URL of the model.
+        source_name: String,
+        /// What was wrong with the rows.
+        source: honeyimage_format::protocol::ReplyError,
+    },
+    /// A training checkpoint could not be used.
+    #[error("{path}: checkpoint: {message}")]
+    Checkpoint {
+        /// The checkpoint file or folder.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
     /// A non-finite value appeared where a number was required.
     #[error("non-finite value in {0}")]
     NonFinite(String),
@@ -66,6 +93,10 @@ impl Error {
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Invalid { what: what.into(), message: message.into() }
+    }
+    /// Shorthand for [`Error::Model`].
+    pub fn model(source_name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Model { source_name: source_name.into(), message: message.into() }
     }
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -2,7 +2,7 @@
 //! detects any altered byte. Layout (documented in docs/KEY_FORMAT.md):
 //!
 //! ```text
-//! {"format":"honeyimage-key","version":1,"body_sha256":"<64 hex>"}\n
+//! {"format":"honeyimage-key","version":2,"body_sha256":"<64 hex>"}\n
 //! <body: compact JSON of KeyBody>
 //! ```
 //!
@@ -21,17 +21,18 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use age::secrecy::SecretString;
-pub use honeyimage_format::key::{encode, Bytes, DatasetInfo, KeySample, ReleaseInfo, KEY_FORMAT, KEY_VERSION, MAX_KEY_BYTES};
+pub use honeyimage_format::commitment::{commitment, parse_statement, public_statement, Commitment};
+pub use honeyimage_format::key::{encode, Bytes, DatasetInfo, KeySample, ReleaseInfo, RwSplit, KEY_FORMAT, KEY_VERSION, KEY_VERSIONS_READ, MAX_KEY_BYTES};
 
 use crate::{Error, Result};
 
 /// Everything verification needs (the file format's body with this crate's
 /// protection parameters).
-pub type KeyBody = honeyimage_format::key::KeyBody<crate::protect::ProtectConfig>;
+pub type KeyBody = honeyimage_format::key::KeyBody<crate::config::ProtectConfig>;
 
 /// Parses and checks key file bytes; `path` names the file in errors.
 pub fn decode(bytes: &[u8], path: &Path) -> Result<KeyBody> {
-    honeyimage_format::key::decode(bytes).map_err(|message| Error::Key { path: path.into(), message })
+    honeyimage_format::key::decode(bytes).map_err(|source| Error::KeyFormat { path: path.into(), source })
 }
 
 /// First bytes of an age file, binary or ASCII-armoured.

@@ -5,11 +5,10 @@
 //! CLI renders what it reports through callbacks and return values.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod eval;
 pub mod fsio;
-pub mod hardness;
-pub mod honey;
 pub mod key;
 pub mod lpips;
 pub mod model;

@@ -17,8 +17,33 @@ use crate::{Error, Result};
 pub trait Oracle {
     /// Path or URL, for messages.
     fn describe(&self) -> String;
-    /// Class probabilities `[n][k]` for `n` u8 HWC images of `h`x`w`x`c`.
-    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>>;
+    /// The suspect's answer, as it gave it, for `n` u8 HWC images of
+    /// `h`x`w`x`c`. Nothing is decided about the rows here: a caller that
+    /// queries in several batches decides once over all of them (see
+    /// [`log_probabilities`]), so no batch is treated differently.
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer>;
+    /// Class probabilities `[n][k]` of one batch (the output kind decided over this batch).
+    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+        match self.query(images, n, h, w, c)? {
+            Answer::Scores { rows, kind } => to_probabilities(rows, kind, n, &self.describe()),
+            Answer::Labels(_) => Err(Error::model(self.describe(), "answers with class labels only; verify it with --label-only")),
+        }
+    }
+}
+
+/// What a suspect answered for a batch of images.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// One row of class scores per image, and what the scores are
+    /// (`Auto`: not known yet; decided over all rows by the caller).
+    Scores {
+        /// `[n][k]` scores.
+        rows: Vec<Vec<f64>>,
+        /// Logits, probabilities, or not known.
+        kind: OutputKind,
+    },
+    /// Only the top-1 class of each image (a label-only API).
+    Labels(Vec<u32>),
 }
 
 /// The first lines of a libtorch error, without the C++ backtrace that
@@ -51,7 +76,7 @@ impl FromStr for Layout {
     }
 }
 
-pub use honeyimage_format::protocol::{OutputKind, PredictReply, PredictRequest};
+pub use honeyimage_format::protocol::{OutputKind, PredictReply, PredictRequest, Scores};
 
 /// How to turn u8 images into what a foreign model expects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,7 +159,37 @@ impl Preprocess {
 /// Checks a model's output rows (count, width, finiteness) and turns them
 /// into probabilities; `source` names the model in errors.
 pub fn to_probabilities(rows: Vec<Vec<f64>>, kind: OutputKind, expected_rows: usize, source: &str) -> Result<Vec<Vec<f64>>> {
-    honeyimage_format::protocol::to_probabilities(rows, kind, expected_rows).map_err(|message| Error::Model { source_name: source.to_string(), message })
+    honeyimage_format::protocol::to_probabilities(rows, kind, expected_rows).map_err(|e| Error::Reply { source_name: source.to_string(), source: e })
+}
+
+/// Whether a row is a probability vector (the rule `OutputKind::Auto` uses).
+fn is_probability_row(r: &[f64]) -> bool {
+    r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f64>() - 1.0).abs() < 1e-3
+}
+
+/// `ln softmax(row)` in f64: exact for large margins, where an f32 softmax
+/// rounds the top probability to 1 and its loss to 0.
+fn log_softmax(row: &[f64]) -> Vec<f64> {
+    let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+    row.iter().map(|v| v - lse).collect()
+}
+
+/// Checks all rows of a suspect's answers together and turns them into
+/// log-probabilities; with `Auto`, whether they are probabilities or logits
+/// is decided once over all rows. Logits go through an f64 log-softmax;
+/// probabilities are clamped to `p_min` before the log.
+pub fn log_probabilities(rows: Vec<Vec<f64>>, kind: OutputKind, expected_rows: usize, p_min: f64, source: &str) -> Result<Vec<Vec<f64>>> {
+    let logits = match kind {
+        OutputKind::Logits => true,
+        OutputKind::Probabilities => false,
+        OutputKind::Auto => !rows.iter().all(|r| is_probability_row(r)),
+    };
+    let probs = to_probabilities(rows.clone(), if logits { OutputKind::Logits } else { OutputKind::Probabilities }, expected_rows, source)?;
+    Ok(match logits {
+        true => rows.iter().map(|r| log_softmax(r)).collect(),
+        false => probs.into_iter().map(|r| r.into_iter().map(|p| p.max(p_min).ln()).collect()).collect(),
+    })
 }
 
 fn tensor_rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
@@ -157,7 +212,7 @@ impl Oracle for ModelOracle<'_> {
     fn describe(&self) -> String {
         self.name.clone()
     }
-    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
         let cfg = &self.model.config;
         if (h, w, c) != (cfg.height, cfg.width, cfg.channels) {
             return Err(Error::Model {
@@ -166,7 +221,7 @@ impl Oracle for ModelOracle<'_> {
             });
         }
         let x = crate::tensors::u8_nhwc_to_tensor(images, n, h, w, c, self.model.device())?;
-        tensor_rows(&self.model.probabilities(&x, 256))
+        Ok(Answer::Scores { rows: tensor_rows(&self.model.logits(&x, 256))?, kind: OutputKind::Logits })
     }
 }
 
@@ -191,8 +246,8 @@ impl Oracle for NativeOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
-    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
-        ModelOracle { model: &self.model, name: self.describe() }.predict(images, n, h, w, c)
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
+        ModelOracle { model: &self.model, name: self.describe() }.query(images, n, h, w, c)
     }
 }
 
@@ -218,11 +273,11 @@ impl Oracle for TorchScriptOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
-    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
         let x = self.pre.tensor(images, n, h, w, c)?.to_device(self.device);
         let out = tch::no_grad(|| self.module.forward_ts(&[x]))
             .map_err(|e| Error::Model { source_name: self.describe(), message: format!("forward failed: {}", torch_message(&e)) })?;
-        to_probabilities(tensor_rows(&out)?, self.pre.output, n, &self.describe())
+        Ok(Answer::Scores { rows: tensor_rows(&out)?, kind: self.pre.output })
     }
 }
 
@@ -269,7 +324,7 @@ impl Oracle for OnnxOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
-    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
         use tract_onnx::prelude::*;
         let x = self.pre.tensor(images, n, h, w, c)?;
         let shape: Vec<usize> = x.size().iter().map(|&d| d as usize).collect();
@@ -286,7 +341,7 @@ impl Oracle for OnnxOracle {
             return Err(Error::Model { source_name: src, message: format!("output shape {:?}, expected [batch, classes]", view.shape()) });
         }
         let rows = view.outer_iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
-        to_probabilities(rows, self.pre.output, n, &src)
+        Ok(Answer::Scores { rows, kind: self.pre.output })
     }
 }
 
@@ -362,10 +417,10 @@ impl Oracle for HttpOracle {
     fn describe(&self) -> String {
         self.url.clone()
     }
-    fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
         let (px, h, w, c) = self.pre.pixels(images, n, h, w, c)?;
         let len = h * w * c;
-        let mut rows = Vec::with_capacity(n);
+        let mut rows = Vec::new();
         for chunk in px.chunks(len * self.cfg.batch) {
             let m = chunk.len() / len;
             let body = serde_json::to_string(&PredictRequest::new(chunk, m, h, w, c)).expect("request serialises");
@@ -392,12 +447,38 @@ impl Oracle for HttpOracle {
                     }
                 }
             };
-            let reply = honeyimage_format::protocol::parse_reply(&reply, self.pre.output, m)
-                .map_err(|message| Error::Model { source_name: self.url.clone(), message })?;
-            rows.extend(reply);
+            let reply = honeyimage_format::protocol::parse_reply_any(&reply, m, usize::MAX)
+                .map_err(|e| Error::Reply { source_name: self.url.clone(), source: e })?;
+            rows.push(answer_of(reply));
         }
-        Ok(rows)
+        merge_answers(rows).map_err(|m| Error::model(self.url.clone(), m))
     }
+}
+
+/// A parsed HTTP reply as an answer: dense rows keep the kind the reply
+/// names; a top-k reply is used for its top-1 class (its partial scores
+/// give no loss for a class outside the top k).
+fn answer_of(s: Scores) -> Answer {
+    match s {
+        Scores::Probabilities(rows) => Answer::Scores { rows, kind: OutputKind::Probabilities },
+        Scores::Logits(rows) => Answer::Scores { rows, kind: OutputKind::Logits },
+        Scores::Labels(l) => Answer::Labels(l),
+        Scores::TopK(rows) => Answer::Labels(rows.iter().map(|r| r.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |e| e.0)).collect()),
+    }
+}
+
+/// Joins the answers of several requests; they must all have one form.
+pub fn merge_answers(parts: Vec<Answer>) -> std::result::Result<Answer, String> {
+    let mut it = parts.into_iter();
+    let mut acc = it.next().ok_or("no answers")?;
+    for a in it {
+        match (&mut acc, a) {
+            (Answer::Scores { rows, kind }, Answer::Scores { rows: more, kind: k }) if *kind == k => rows.extend(more),
+            (Answer::Labels(l), Answer::Labels(more)) => l.extend(more),
+            _ => return Err("answered different requests in different forms (scores of another kind, or labels)".into()),
+        }
+    }
+    Ok(acc)
 }
 
 /// Options for opening any kind of suspect.

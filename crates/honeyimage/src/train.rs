@@ -18,81 +18,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+pub use crate::config::TrainConfig;
 use crate::model::Model;
 use crate::tensors::TensorSet;
 use crate::{Error, Result};
-
-/// Training settings; saved beside the weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainConfig {
-    /// Passes over the data.
-    pub epochs: usize,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// Use Nesterov momentum.
-    pub nesterov: bool,
-    /// L2 weight decay.
-    pub weight_decay: f64,
-    /// Epochs of linear warm-up before the cosine decay (fractional allowed).
-    pub warmup_epochs: f64,
-    /// Label smoothing in [0, 1).
-    pub label_smoothing: f64,
-    /// Zero-padding for random crops (0 disables).
-    pub crop_padding: usize,
-    /// Random horizontal flips (off for data where left/right matters).
-    pub flip: bool,
-    /// Seed of weights, batch order and augmentation.
-    pub seed: u64,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            epochs: 10,
-            batch_size: 128,
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 5e-4,
-            warmup_epochs: 0.5,
-            label_smoothing: 0.0,
-            crop_padding: 0,
-            flip: false,
-            seed: 0,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Checks ranges before anything runs.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |w: &str, m: String| Err(Error::invalid(w, m));
-        if self.epochs == 0 {
-            return bad("epochs", "must be >= 1".into());
-        }
-        if self.batch_size == 0 {
-            return bad("batch size", "must be >= 1".into());
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("learning rate", format!("{} (must be > 0)", self.lr));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return bad("momentum", format!("{} (must be in [0, 1))", self.momentum));
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad("label smoothing", format!("{} (must be in [0, 1))", self.label_smoothing));
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) || !(self.warmup_epochs >= 0.0) {
-            return bad("weight decay / warm-up", format!("{} / {}", self.weight_decay, self.warmup_epochs));
-        }
-        Ok(())
-    }
-}
 
 /// What the training loop reports while it runs.
 #[derive(Debug, Clone)]
@@ -136,7 +65,7 @@ pub enum TrainEvent {
 }
 
 /// The outcome of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
     /// Settings used.
     pub config: TrainConfig,
@@ -323,7 +252,7 @@ struct CheckpointState {
 }
 
 fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Model { source_name: path.display().to_string(), message: format!("checkpoint: {e}") }
+    Error::Checkpoint { path: path.into(), message: e.to_string() }
 }
 
 impl Checkpoints {
@@ -401,6 +330,79 @@ pub fn train(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &m
     train_resumable(model, data, config, None, on_event)
 }
 
+/// Counters of a run: the epoch in progress and the totals so far.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    loss_sum: f64,
+    correct: i64,
+    count: usize,
+    seen: usize,
+    last_loss: f64,
+    last_acc: f64,
+}
+
+/// The latest usable checkpoint, loaded into `model` and `trainer`; a
+/// damaged or foreign one is reported and ignored (loading checks
+/// everything before changing anything, so it costs the time it saved,
+/// never the run).
+fn resume(checkpoints: Option<&Checkpoints>, model: &Model, trainer: &mut Trainer, on_event: &mut dyn FnMut(TrainEvent)) -> Option<CheckpointState> {
+    let resumed = match checkpoints?.load(model, trainer) {
+        Ok(r) => r,
+        Err(e) => {
+            on_event(TrainEvent::CheckpointIgnored { reason: e.to_string() });
+            None
+        }
+    };
+    if let Some(s) = &resumed {
+        on_event(TrainEvent::Resumed { step: s.step, total_steps: trainer.total_steps });
+    }
+    resumed
+}
+
+/// The batch order of `epoch`, the stream position it was drawn from, the
+/// batches already done and the epoch's counters (restored when resuming
+/// inside this epoch).
+fn epoch_start(trainer: &mut Trainer, n: usize, epoch: usize, resumed: Option<&CheckpointState>, steps_per_epoch: usize, p: &mut Progress) -> (Vec<usize>, u128, usize) {
+    let mut order: Vec<usize> = (0..n).collect();
+    match resumed {
+        Some(s) if s.epoch == epoch && s.batch < steps_per_epoch => {
+            trainer.rng.set_word_pos(s.epoch_rng);
+            trainer.shuffle(&mut order);
+            trainer.rng.set_word_pos(s.rng);
+            (p.loss_sum, p.correct, p.count) = (s.loss_sum, s.correct, s.count);
+            (order, s.epoch_rng, s.batch)
+        }
+        _ => {
+            let pos = trainer.rng.get_word_pos();
+            trainer.shuffle(&mut order);
+            (p.loss_sum, p.correct, p.count) = (0.0, 0, 0);
+            (order, pos, 0)
+        }
+    }
+}
+
+/// Where a run stands, for a checkpoint.
+#[allow(clippy::too_many_arguments)]
+fn checkpoint_state(c: &Checkpoints, config: &TrainConfig, epoch: usize, batch: usize, trainer: &Trainer, epoch_rng: u128, p: &Progress, seconds: f64) -> CheckpointState {
+    CheckpointState {
+        version: CHECKPOINT_VERSION,
+        run_id: c.run_id.clone(),
+        config: config.clone(),
+        epoch,
+        batch,
+        step: trainer.step,
+        epoch_rng,
+        rng: trainer.rng.get_word_pos(),
+        loss_sum: p.loss_sum,
+        correct: p.correct,
+        count: p.count,
+        seen: p.seen,
+        last_loss: p.last_loss.is_finite().then_some(p.last_loss),
+        last_acc: p.last_acc.is_finite().then_some(p.last_acc),
+        seconds,
+    }
+}
+
 /// [`train`], saving checkpoints as it goes and resuming from the latest
 /// one of the same run: a run killed at any point and started again ends
 /// with the same weights as one that was never interrupted.
@@ -420,23 +422,13 @@ pub fn train_resumable(
     let mut trainer = Trainer::new(model, config, steps_per_epoch)?;
     let device = model.device();
     let (images, labels) = (data.images.to_device(device), data.labels.to_device(device));
-    let resumed = match checkpoints.map(|c| c.load(model, &mut trainer)) {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => {
-            // A damaged or foreign checkpoint costs the time it saved, never
-            // the run (nothing was changed: loading checks everything first).
-            on_event(TrainEvent::CheckpointIgnored { reason: e.to_string() });
-            None
-        }
-        None => None,
-    };
-    if let Some(s) = &resumed {
-        on_event(TrainEvent::Resumed { step: s.step, total_steps: trainer.total_steps });
-    }
+    let resumed = resume(checkpoints, model, &mut trainer, on_event);
     let start = Instant::now();
     let prior_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
-    let mut seen = resumed.as_ref().map_or(0, |s| s.seen);
-    let (mut last_loss, mut last_acc) = resumed.as_ref().map_or((f64::NAN, f64::NAN), |s| (s.last_loss.unwrap_or(f64::NAN), s.last_acc.unwrap_or(f64::NAN)));
+    let mut p = Progress { loss_sum: 0.0, correct: 0, count: 0, seen: 0, last_loss: f64::NAN, last_acc: f64::NAN };
+    if let Some(s) = &resumed {
+        (p.seen, p.last_loss, p.last_acc) = (s.seen, s.last_loss.unwrap_or(f64::NAN), s.last_acc.unwrap_or(f64::NAN));
+    }
     let first_epoch = match &resumed {
         Some(s) if s.batch >= steps_per_epoch => {
             trainer.rng.set_word_pos(s.rng);
@@ -447,75 +439,36 @@ pub fn train_resumable(
     };
     let mut last_save = Instant::now();
     for epoch in first_epoch..config.epochs {
-        let mut order: Vec<usize> = (0..n).collect();
-        let (epoch_rng, skip, (mut loss_sum, mut correct, mut count)) = match &resumed {
-            Some(s) if s.epoch == epoch && s.batch < steps_per_epoch => {
-                trainer.rng.set_word_pos(s.epoch_rng);
-                trainer.shuffle(&mut order);
-                trainer.rng.set_word_pos(s.rng);
-                (s.epoch_rng, s.batch, (s.loss_sum, s.correct, s.count))
-            }
-            _ => {
-                let pos = trainer.rng.get_word_pos();
-                trainer.shuffle(&mut order);
-                (pos, 0, (0.0, 0i64, 0usize))
-            }
-        };
+        let (order, epoch_rng, skip) = epoch_start(&mut trainer, n, epoch, resumed.as_ref(), steps_per_epoch, &mut p);
         for (b, batch) in order.chunks(config.batch_size).enumerate().skip(skip) {
             let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
-            let (x, y) = (images.index_select(0, &idx), labels.index_select(0, &idx));
-            let (l, c) = trainer.step(model, &x, &y)?;
-            loss_sum += l * batch.len() as f64;
-            correct += c;
-            count += batch.len();
-            seen += batch.len();
+            let (l, c) = trainer.step(model, &images.index_select(0, &idx), &labels.index_select(0, &idx))?;
+            p.loss_sum += l * batch.len() as f64;
+            p.correct += c;
+            p.count += batch.len();
+            p.seen += batch.len();
             let seconds = prior_seconds + start.elapsed().as_secs_f64();
-            on_event(TrainEvent::Step {
-                epoch,
-                step: trainer.step,
-                total_steps: trainer.total_steps,
-                loss: loss_sum / count as f64,
-                accuracy: correct as f64 / count as f64,
-                images_per_s: seen as f64 / seconds.max(1e-9),
-            });
+            let (loss, accuracy) = (p.loss_sum / p.count as f64, p.correct as f64 / p.count as f64);
+            let images_per_s = p.seen as f64 / seconds.max(1e-9);
+            on_event(TrainEvent::Step { epoch, step: trainer.step, total_steps: trainer.total_steps, loss, accuracy, images_per_s });
             let epoch_done = b + 1 == steps_per_epoch;
             if epoch_done {
-                last_loss = loss_sum / count as f64;
-                last_acc = correct as f64 / count as f64;
+                (p.last_loss, p.last_acc) = (loss, accuracy);
             }
-            if let Some(c) = checkpoints {
-                if epoch_done || last_save.elapsed() >= c.every {
-                    let st = CheckpointState {
-                        version: CHECKPOINT_VERSION,
-                        run_id: c.run_id.clone(),
-                        config: config.clone(),
-                        epoch,
-                        batch: b + 1,
-                        step: trainer.step,
-                        epoch_rng,
-                        rng: trainer.rng.get_word_pos(),
-                        loss_sum,
-                        correct,
-                        count,
-                        seen,
-                        last_loss: last_loss.is_finite().then_some(last_loss),
-                        last_acc: last_acc.is_finite().then_some(last_acc),
-                        seconds,
-                    };
-                    c.save(model, &trainer, &st)?;
-                    last_save = Instant::now();
-                }
+            if let Some(c) = checkpoints.filter(|c| epoch_done || last_save.elapsed() >= c.every) {
+                c.save(model, &trainer, &checkpoint_state(c, config, epoch, b + 1, &trainer, epoch_rng, &p, seconds))?;
+                last_save = Instant::now();
             }
         }
-        on_event(TrainEvent::Epoch { epoch, loss: last_loss, accuracy: last_acc });
+        on_event(TrainEvent::Epoch { epoch, loss: p.last_loss, accuracy: p.last_acc });
     }
     let seconds = prior_seconds + start.elapsed().as_secs_f64();
     Ok(TrainReport {
         config: config.clone(),
         train_samples: n,
-        final_loss: last_loss,
-        final_train_accuracy: last_acc,
+        final_loss: p.last_loss,
+        final_train_accuracy: p.last_acc,
         seconds,
-        images_per_s: seen as f64 / seconds.max(1e-9),
+        images_per_s: p.seen as f64 / seconds.max(1e-9),
     })
 }

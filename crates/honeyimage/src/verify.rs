@@ -8,36 +8,14 @@
 //! the top-1 class.
 use serde::{Deserialize, Serialize};
 
-use crate::key::KeyBody;
-use crate::query::Oracle;
+pub use crate::config::VerifyConfig;
+use crate::key::{KeyBody, RwSplit};
+use crate::query::{merge_answers, Answer, Oracle};
 use crate::{Error, Result};
 use honeyimage_stats::Alternative;
 
 /// Probabilities are clamped to at least this before taking logs.
 pub const P_MIN: f64 = 1e-12;
-
-/// Settings of a verification.
-#[derive(Debug, Clone)]
-pub struct VerifyConfig {
-    /// Significance level.
-    pub alpha: f64,
-    /// Use only the top-1 class.
-    pub label_only: bool,
-    /// Monte Carlo permutations of the mean-difference test.
-    pub permutations: usize,
-    /// Seed of those permutations.
-    pub seed: u64,
-    /// Threshold of the paper's rule, when calibrated.
-    pub tau: Option<f64>,
-    /// Images per query batch.
-    pub batch: usize,
-}
-
-impl Default for VerifyConfig {
-    fn default() -> Self {
-        VerifyConfig { alpha: 0.001, label_only: false, permutations: 200_000, seed: 0, tau: None, batch: 64 }
-    }
-}
 
 /// The paper's rule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +50,9 @@ pub struct Verdict {
     pub p_value: f64,
     /// Significance level.
     pub alpha: f64,
-    /// The test that gave `p_value`.
+    /// The test that gave `p_value`, and how its p-value was computed
+    /// (exact enumeration, exact conditional on ties, or Monte-Carlo with
+    /// its standard error).
     pub method: String,
     /// mean(loss W) - mean(loss R) (0 in label-only mode: see `label_only`).
     pub effect_size: f64,
@@ -100,71 +80,153 @@ pub struct Verdict {
     pub label_only: LabelOnly,
     /// The suspect, as named.
     pub suspect: String,
+    /// The key's public commitment (published with the release), so that
+    /// anyone can check this verdict used the key committed to before.
+    pub commitment: String,
     /// Per-sample suspect losses on R, in key order.
     pub losses_released: Vec<f64>,
     /// Per-sample suspect losses on W, in key order.
     pub losses_withheld: Vec<f64>,
 }
 
-/// Queries the suspect on R then W; returns (probabilities of the true class, correct top-1).
-fn query_set(key: &KeyBody, oracle: &mut dyn Oracle, set: &[crate::key::KeySample], batch: usize) -> Result<(Vec<f64>, Vec<bool>)> {
+/// The order in which R and W are queried: all 2N samples shuffled together
+/// (seeded), so every batch mixes R and W and nothing about the querying
+/// (batch composition, position, time) can treat them differently.
+/// `true` marks R; the index is into `key.released` or `key.withheld`.
+pub fn query_order(n_released: usize, n_withheld: usize, seed: u64) -> Vec<(bool, usize)> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut order: Vec<(bool, usize)> = (0..n_released).map(|i| (true, i)).chain((0..n_withheld).map(|i| (false, i))).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x0de5));
+    order
+}
+
+/// Sends the images of `order` in batches and gathers the answers, in
+/// that order; the batches must all answer in the same form.
+fn query_all(key: &KeyBody, oracle: &mut dyn Oracle, order: &[(bool, usize)], batch: usize) -> Result<Answer> {
     let (h, w, c) = (key.dataset.height, key.dataset.width, key.dataset.channels);
-    let k = key.dataset.class_names.len();
-    let mut p_true = Vec::with_capacity(set.len());
-    let mut correct = Vec::with_capacity(set.len());
-    for chunk in set.chunks(batch.max(1)) {
-        let px: Vec<u8> = chunk.iter().flat_map(|s| s.honey.0.iter().copied()).collect();
-        let rows = oracle.predict(&px, chunk.len(), h, w, c)?;
-        if rows.len() != chunk.len() {
-            return Err(Error::Model { source_name: oracle.describe(), message: format!("{} rows for {} images", rows.len(), chunk.len()) });
+    let sample = |&(r, i): &(bool, usize)| if r { &key.released[i] } else { &key.withheld[i] };
+    let mut parts = Vec::new();
+    for chunk in order.chunks(batch.max(1)) {
+        let px: Vec<u8> = chunk.iter().flat_map(|q| sample(q).honey.0.iter().copied()).collect();
+        let got = oracle.query(&px, chunk.len(), h, w, c)?;
+        let n = match &got {
+            Answer::Scores { rows, .. } => rows.len(),
+            Answer::Labels(l) => l.len(),
+        };
+        if n != chunk.len() {
+            return Err(Error::model(oracle.describe(), format!("{n} answers for {} images", chunk.len())));
         }
-        for (s, r) in chunk.iter().zip(rows) {
-            if r.len() != k {
-                return Err(Error::Model {
-                    source_name: oracle.describe(),
-                    message: format!("returned {} classes but the key's dataset has {k}", r.len()),
-                });
+        parts.push(got);
+    }
+    merge_answers(parts).map_err(|m| Error::model(oracle.describe(), m))
+}
+
+/// Per-sample loss (None for label-only answers) and top-1 correctness,
+/// in `order`; the output kind is decided once over all rows.
+fn score_answers(key: &KeyBody, answers: Answer, order: &[(bool, usize)], source: &str) -> Result<(Option<Vec<f64>>, Vec<bool>)> {
+    let k = key.dataset.class_names.len();
+    let label = |&(r, i): &(bool, usize)| if r { key.released[i].label } else { key.withheld[i].label } as usize;
+    match answers {
+        Answer::Labels(l) => {
+            if let Some((j, &bad)) = l.iter().enumerate().find(|(_, &x)| x as usize >= k) {
+                return Err(Error::model(source, format!("answer {j}: class {bad}, but the key's dataset has {k} classes")));
             }
-            if let Some(v) = r.iter().find(|v| !v.is_finite()) {
-                return Err(Error::Model { source_name: oracle.describe(), message: format!("non-finite probability {v}") });
+            Ok((None, order.iter().zip(&l).map(|(q, &y)| y as usize == label(q)).collect()))
+        }
+        Answer::Scores { rows, kind } => {
+            if let Some(r) = rows.iter().find(|r| r.len() != k) {
+                return Err(Error::model(source, format!("returned {} classes but the key's dataset has {k}", r.len())));
             }
-            let top = r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-            p_true.push(r[s.label as usize]);
-            correct.push(top == s.label as usize);
+            let logp = crate::query::log_probabilities(rows, kind, order.len(), P_MIN, source)?;
+            let top = |r: &Vec<f64>| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+            let losses = order.iter().zip(&logp).map(|(q, r)| -r[label(q)]).collect();
+            Ok((Some(losses), order.iter().zip(&logp).map(|(q, r)| top(r) == label(q)).collect()))
         }
     }
-    Ok((p_true, correct))
 }
 
-/// Loss from the probability of the true class.
-pub fn loss(p: f64) -> f64 {
-    -(p.max(P_MIN)).ln()
+/// Puts values gathered in `order` back into key order: (R, W).
+fn unshuffle<T: Clone + Default>(values: &[T], order: &[(bool, usize)], n_r: usize, n_w: usize) -> (Vec<T>, Vec<T>) {
+    let (mut r, mut w) = (vec![T::default(); n_r], vec![T::default(); n_w]);
+    for (&(is_r, i), v) in order.iter().zip(values) {
+        if is_r { r[i] = v.clone() } else { w[i] = v.clone() }
+    }
+    (r, w)
 }
 
-/// Runs the verification.
+
+/// Outcome of the loss-based tests.
+struct LossTests {
+    /// Rank test p-value (the decision in the default mode).
+    rank_p: f64,
+    /// What it was and how its p-value was computed.
+    rank_method: String,
+    /// Permutation p of the mean difference (Monte-Carlo or enumerated).
+    mean_p: f64,
+}
+
+/// W's and R's losses per class: the strata of a class-stratified key.
+fn strata(key: &KeyBody, lw: &[f64], lr: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let mut out = vec![(Vec::new(), Vec::new()); key.dataset.class_names.len()];
+    key.withheld.iter().zip(lw).for_each(|(s, &l)| out[s.label as usize].0.push(l));
+    key.released.iter().zip(lr).for_each(|(s, &l)| out[s.label as usize].1.push(l));
+    out.retain(|(w, r)| !w.is_empty() || !r.is_empty());
+    out
+}
+
+/// The rank test of "W > R" (within classes for a class-stratified key,
+/// pooled for a version-1 key split class-blind) and the permutation test
+/// of the mean difference with the same within-class permutations.
+fn loss_tests(key: &KeyBody, lw: &[f64], lr: &[f64], cfg: &VerifyConfig) -> Result<LossTests> {
+    use honeyimage_stats::{monte_carlo_permutation, stratified_rank_sum_test, PermutationStatistic};
+    let b = cfg.permutations as u64;
+    if key.split == RwSplit::ClassStratified {
+        let st = strata(key, lw, lr);
+        let rank = stratified_rank_sum_test(&st, Alternative::Greater, b, cfg.seed)?;
+        let mean = monte_carlo_permutation(&st, PermutationStatistic::MeanDifference, Alternative::Greater, b, cfg.seed)?;
+        let rank_method = format!("stratified Mann-Whitney U within classes, {}", rank.method_description());
+        return Ok(LossTests { rank_p: rank.p_value, rank_method, mean_p: mean.p_value });
+    }
+    let mw = honeyimage_stats::mann_whitney_u(lw, lr, Alternative::Greater)?;
+    let perm = honeyimage_stats::permutation_test(lw, lr, Alternative::Greater, cfg.permutations, cfg.seed)?;
+    Ok(LossTests { rank_p: mw.p_value, rank_method: mw.method, mean_p: perm.p_value })
+}
+
+/// Runs the verification: queries R and W together in one seeded random
+/// order, decides the output kind once over all answers, and tests whether
+/// the suspect fits R better than W.
 pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Result<Verdict> {
     if !(cfg.alpha > 0.0 && cfg.alpha < 1.0) {
         return Err(Error::invalid("alpha", format!("{} (must be in (0, 1))", cfg.alpha)));
     }
-    let (pr, cr) = query_set(key, oracle, &key.released, cfg.batch)?;
-    let (pw, cw) = query_set(key, oracle, &key.withheld, cfg.batch)?;
-    let lr: Vec<f64> = pr.iter().map(|&p| loss(p)).collect();
-    let lw: Vec<f64> = pw.iter().map(|&p| loss(p)).collect();
-    let mw = honeyimage_stats::mann_whitney_u(&lw, &lr, Alternative::Greater)?;
-    let perm = honeyimage_stats::permutation_test(&lw, &lr, Alternative::Greater, cfg.permutations, cfg.seed)?;
+    let (n_r, n_w) = (key.released.len(), key.withheld.len());
+    let order = query_order(n_r, n_w, cfg.seed);
+    let answers = query_all(key, oracle, &order, cfg.batch)?;
+    let (losses, correct) = score_answers(key, answers, &order, &oracle.describe())?;
+    let (cr, cw) = unshuffle(&correct, &order, n_r, n_w);
     let (a, b) = (cr.iter().filter(|&&x| x).count(), cw.iter().filter(|&&x| x).count());
-    let fisher = honeyimage_stats::fisher_exact(a as u64, (cr.len() - a) as u64, b as u64, (cw.len() - b) as u64, Alternative::Greater)?;
+    let fisher = honeyimage_stats::fisher_exact(a as u64, (n_r - a) as u64, b as u64, (n_w - b) as u64, Alternative::Greater)?;
+    let label_only = LabelOnly { correct_released: a, correct_withheld: b, fisher_p: fisher.p_value };
+    let Some(losses) = losses else {
+        if !cfg.label_only {
+            return Err(Error::model(oracle.describe(), "answers with class labels only; verify it with --label-only"));
+        }
+        return Ok(label_only_verdict(key, cfg, label_only, oracle.describe()));
+    };
+    let (lr, lw) = unshuffle(&losses, &order, n_r, n_w);
+    let tests = loss_tests(key, &lw, &lr, cfg)?;
     let score = key.released.iter().zip(&lr).map(|(s, l)| s.proxy_loss - l).sum::<f64>() / lr.len() as f64;
     let (p_value, method) = if cfg.label_only {
-        (fisher.p_value, "Fisher exact test on top-1 correctness, R vs W (one-sided)".to_string())
+        (fisher.p_value, LABEL_ONLY_METHOD.to_string())
     } else {
-        (mw.p_value, "Mann-Whitney U on suspect losses, W > R (one-sided)".to_string())
+        (tests.rank_p, format!("{}, on suspect losses, W > R (one-sided)", tests.rank_method))
     };
     let verdict = p_value < cfg.alpha;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(Verdict {
         verdict,
-        verdict_text: if verdict { "trained on the protected dataset" } else { "no evidence of training on the protected dataset" }.into(),
+        verdict_text: verdict_text(verdict).into(),
         p_value,
         alpha: cfg.alpha,
         method,
@@ -172,18 +234,59 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
         cohens_d: honeyimage_stats::cohens_d(&lw, &lr).ok(),
         mean_loss_released: mean(&lr),
         mean_loss_withheld: mean(&lw),
-        permutation_p: perm.p_value,
+        permutation_p: tests.mean_p,
         permutation_resolution: 1.0 / (cfg.permutations as f64 + 1.0),
-        mann_whitney_p: mw.p_value,
-        n_released: lr.len(),
-        n_withheld: lw.len(),
-        queries: lr.len() + lw.len(),
+        mann_whitney_p: tests.rank_p,
+        n_released: n_r,
+        n_withheld: n_w,
+        queries: n_r + n_w,
         tau_rule: TauRule { score, tau: cfg.tau, decision: cfg.tau.map(|t| score > t) },
-        label_only: LabelOnly { correct_released: a, correct_withheld: b, fisher_p: fisher.p_value },
+        label_only,
         suspect: oracle.describe(),
+        commitment: crate::key::commitment(key).to_string(),
         losses_released: lr,
         losses_withheld: lw,
     })
+}
+
+/// How the label-only p-value is computed.
+const LABEL_ONLY_METHOD: &str = "Fisher exact test on top-1 correctness, R vs W (one-sided)";
+
+fn verdict_text(verdict: bool) -> &'static str {
+    if verdict {
+        "trained on the protected dataset"
+    } else {
+        "no evidence of training on the protected dataset"
+    }
+}
+
+/// The verdict of a suspect that answers with labels only.
+fn label_only_verdict(key: &KeyBody, cfg: &VerifyConfig, lo: LabelOnly, suspect: String) -> Verdict {
+    let verdict = lo.fisher_p < cfg.alpha;
+    let (n_r, n_w) = (key.released.len(), key.withheld.len());
+    Verdict {
+        verdict,
+        verdict_text: verdict_text(verdict).into(),
+        p_value: lo.fisher_p,
+        alpha: cfg.alpha,
+        method: LABEL_ONLY_METHOD.into(),
+        effect_size: lo.correct_released as f64 / n_r.max(1) as f64 - lo.correct_withheld as f64 / n_w.max(1) as f64,
+        cohens_d: None,
+        mean_loss_released: f64::NAN,
+        mean_loss_withheld: f64::NAN,
+        permutation_p: f64::NAN,
+        permutation_resolution: f64::NAN,
+        mann_whitney_p: f64::NAN,
+        n_released: n_r,
+        n_withheld: n_w,
+        queries: n_r + n_w,
+        tau_rule: TauRule { score: f64::NAN, tau: cfg.tau, decision: None },
+        label_only: lo,
+        suspect,
+        commitment: crate::key::commitment(key).to_string(),
+        losses_released: Vec::new(),
+        losses_withheld: Vec::new(),
+    }
 }
 
 /// Checks that a release folder is the one the key was made for.

@@ -8,30 +8,11 @@ use honeyimage_data::Dataset;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
+pub use crate::config::BadNets;
 use crate::query::Oracle;
 use crate::Result;
 use honeyimage_stats::Alternative;
-
-/// Settings of the watermark.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BadNets {
-    /// Fraction of samples poisoned.
-    pub rate: f64,
-    /// Target class.
-    pub target: u32,
-    /// Side of the square patch in pixels (bottom-right corner).
-    pub patch: usize,
-    /// Seed of the poisoned samples.
-    pub seed: u64,
-}
-
-impl Default for BadNets {
-    fn default() -> Self {
-        BadNets { rate: 0.01, target: 0, patch: 4, seed: 0 }
-    }
-}
 
 impl BadNets {
     /// Stamps the checkerboard patch onto one HWC image.

@@ -1,6 +1,6 @@
 //! The key file: round trip, integrity (every altered byte is refused),
 //! versioning, permissions.
-use honeyimage::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo};
+use honeyimage::key::{self, Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo, RwSplit};
 use honeyimage::protect::ProtectConfig;
 
 fn body() -> KeyBody {
@@ -16,6 +16,8 @@ fn body() -> KeyBody {
     KeyBody {
         tool_version: "test".into(),
         params: ProtectConfig::default(),
+        split: RwSplit::ClassBlind,
+        commitment_nonce: String::new(),
         dataset: DatasetInfo {
             format: "idx".into(),
             split: "train".into(),
@@ -67,9 +69,9 @@ fn every_altered_byte_is_detected() {
 #[test]
 fn other_versions_and_non_keys_are_refused_clearly() {
     let p = std::path::Path::new("k.key");
-    let text = String::from_utf8(key::encode(&body())).unwrap().replacen("\"version\":1", "\"version\":2", 1);
+    let text = String::from_utf8(key::encode(&body())).unwrap().replacen("\"version\":1", "\"version\":3", 1);
     let e = key::decode(text.as_bytes(), p).unwrap_err().to_string();
-    assert!(e.contains("version 2") && e.contains("k.key"), "{e}");
+    assert!(e.contains("version 3") && e.contains("k.key"), "{e}");
     let e = key::decode(b"hello world", p).unwrap_err().to_string();
     assert!(e.contains("not a honeyimage key"), "{e}");
 }

@@ -72,9 +72,13 @@ fn saved_model_reloads_with_identical_outputs() {
     let data = tiny_data(64);
     // Train a little so batch-norm running statistics differ from their init.
     train(&m, &data, &TrainConfig { epochs: 1, batch_size: 32, ..Default::default() }, &mut |_| {}).unwrap();
-    m.save(&dir.path().join("m"), &serde_json::json!({"note": "test"})).unwrap();
+    let card = honeyimage::model::ModelCard { fold: Some(1), ..honeyimage::model::ModelCard::new("test") };
+    m.save(&dir.path().join("m"), &card).unwrap();
+    // Saving again replaces the folder (moved aside, then removed).
+    m.save(&dir.path().join("m"), &card).unwrap();
     let (m2, info) = Model::load(&dir.path().join("m"), Device::Cpu).unwrap();
-    assert_eq!(info["note"], "test");
+    assert_eq!(info, card);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp or old folder left beside the model");
     assert_eq!(m2.config, m.config);
     let a = m.logits(&data.images, 16);
     let b = m2.logits(&data.images, 16);

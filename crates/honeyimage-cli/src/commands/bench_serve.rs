@@ -6,7 +6,6 @@
 //! exits 2 if any reply was wrong or any request failed (a 503 "busy" is
 //! counted apart: it is the server shedding load as designed).
 use std::io::Read;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use serde::Serialize;
 
 use crate::data_args::DataArgs;
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -84,7 +84,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &str, rows: usize) -> Outcome {
             }
             match honeyimage_format::protocol::parse_reply(&bytes, OutputKind::Auto, rows) {
                 Ok(p) => Outcome::Ok(p),
-                Err(e) => Outcome::Failed(e),
+                Err(e) => Outcome::Failed(e.to_string()),
             }
         }
         Err(ureq::Error::Status(503, _)) => Outcome::Busy,
@@ -100,7 +100,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if args.concurrency == 0 || args.requests == 0 || args.batch == 0 || args.distinct == 0 {
         bail!("--concurrency, --requests, --batch and --distinct must be >= 1");
     }
@@ -218,5 +218,5 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     if summary.wrong + summary.failed > 0 {
         bail!("{} of {} requests failed or were wrong; first: {}", summary.wrong + summary.failed, summary.sent, summary.first_failure.unwrap_or_default());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

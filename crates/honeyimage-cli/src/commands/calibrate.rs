@@ -1,12 +1,14 @@
 //! `honeyimage calibrate`: the paper's tau from clean reference models, an
-//! order statistic of their scores at a chosen false-positive rate.
+//! order statistic of their scores chosen so that a new clean model is
+//! flagged with probability at most the requested rate (a finite-sample,
+//! conformal guarantee; too few references for the rate is an error).
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use honeyimage::verify::{verify, VerifyConfig};
 
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 use crate::query_args::{open_options, HttpArgs, PreArgs};
 
 #[derive(clap::Args)]
@@ -31,7 +33,7 @@ pub struct Args {
     http: HttpArgs,
 }
 
-pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     if !(args.fpr >= 0.0 && args.fpr < 1.0) {
         bail!("--fpr {} must be in [0, 1)", args.fpr);
     }
@@ -43,11 +45,26 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
         let v = verify(&key, o.as_mut(), &VerifyConfig { permutations: 1000, ..Default::default() })?;
         scores.push(v.tau_rule.score);
     }
-    let tau = honeyimage_stats::calibrate_threshold(&scores, args.fpr)?;
+    let Some(t) = honeyimage_stats::order_statistic_threshold(&scores, args.fpr)? else {
+        bail!(
+            "{} clean reference models cannot guarantee a false-positive rate of {}: at least {} are needed (n + 1 >= 1 / fpr)",
+            scores.len(),
+            args.fpr,
+            (1.0 / args.fpr).ceil() as usize - 1
+        );
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "tau": tau, "fpr": args.fpr, "reference_scores": scores, "models": args.models }))?);
+        let doc = serde_json::json!({
+            "tau": t.threshold, "fpr": args.fpr, "k": t.k, "guaranteed_fpr_bound": t.guaranteed_bound,
+            "n_reference": t.n_reference, "reference_scores": scores, "models": args.models,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("tau {tau:.4} (fpr {} over {} clean reference models; scores {:?})", args.fpr, scores.len(), scores.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>());
+        println!(
+            "tau {:.4}: the {}-th largest of {} clean reference scores; a new clean model is flagged (score > tau) with probability at most (k+1)/(n+1) = {:.4} <= fpr {}",
+            t.threshold, t.k + 1, t.n_reference, t.guaranteed_bound, args.fpr
+        );
+        println!("reference scores {:?}", scores.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

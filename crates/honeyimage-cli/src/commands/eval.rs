@@ -2,7 +2,6 @@
 //! baselines, a results table and an HTML report. Resumable: finished
 //! releases, suspects and verifications are cached in the run folder.
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use honeyimage::eval::{evaluate, ArchSpec, EvalConfig, EvalEvent};
@@ -10,6 +9,7 @@ use honeyimage::protect::ProtectEvent;
 use honeyimage::TrainEvent;
 
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,7 +43,7 @@ pub struct Args {
     lpips_weights: Option<PathBuf>,
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     let mut config: EvalConfig = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -140,5 +140,5 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         s.lpips_stl.map(|v| format!(", LPIPS-STL {v:.4}")).unwrap_or_default()
     );
     println!("report: {}", args.out.join("report.html").display());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -1,6 +1,5 @@
 //! `honeyimage eval-model`: a saved model's accuracy on a dataset.
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use honeyimage::tensors::TensorSet;
@@ -8,6 +7,7 @@ use honeyimage::Model;
 
 use crate::data_args::DataArgs;
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,7 +21,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     let device = honeyimage::default_device();
     let (model, _) = Model::load(&args.model, device).with_context(|| format!("loading model {}", args.model.display()))?;
     let (_, ds) = args.data.load()?;
@@ -40,5 +40,5 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
     } else {
         println!("accuracy {:.4} on {} images ({} split of {})", acc, ds.len(), args.data.split, args.data.data.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

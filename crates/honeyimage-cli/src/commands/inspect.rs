@@ -1,11 +1,11 @@
 //! `honeyimage inspect`: what is in a dataset, before anything trains on it.
-use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use honeyimage_data::Split;
 
 use crate::data_args::{load_split, DataArgs};
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,7 +16,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     let src = args.data.open()?;
     let mut splits = Vec::new();
     for split in [Split::Train, Split::Test] {
@@ -24,6 +24,21 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
             continue;
         }
         let ds = load_split(&src, split, args.data.limit, args.data.limit_seed)?;
+        if ds.is_empty() {
+            eprintln!("warning: {}: the {split} split has no images", src.path().display());
+        }
+        let gaps = ds.missing_classes();
+        if !gaps.is_empty() && args.data.num_classes.is_none() {
+            let shown: Vec<String> = gaps.iter().take(10).map(|g| g.to_string()).collect();
+            eprintln!(
+                "warning: {}: {split} split: {} of {} classes have no samples (labels {}{}); train and protect will refuse it unless --num-classes is given",
+                src.path().display(),
+                gaps.len(),
+                ds.num_classes(),
+                shown.join(", "),
+                if gaps.len() > 10 { ", ..." } else { "" }
+            );
+        }
         splits.push((split, ds));
     }
     if splits.is_empty() {
@@ -42,7 +57,7 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     println!("{} ({})", src.path().display(), src.format());
     for (split, ds) in &splits {
@@ -51,5 +66,5 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
             println!("    {count:>7}  {name}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -1,12 +1,12 @@
 //! `honeyimage key`: look at a key without revealing its secrets, and
 //! encrypt or decrypt it with a passphrase (age, scrypt) for off-site storage.
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
 use crate::key_args::PassphraseArgs;
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,6 +26,18 @@ enum Action {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Recompute a key's public commitment; with --check, compare it with a
+    /// published one (exit 2 on a mismatch).
+    Commitment {
+        /// Key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        pass: PassphraseArgs,
+        /// The published commitment: a statement file written by `protect`, or the value itself.
+        #[arg(long)]
+        check: Option<String>,
     },
     /// Write a passphrase-encrypted copy of a key.
     Encrypt {
@@ -51,7 +63,7 @@ enum Action {
     },
 }
 
-pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     match args.action {
         Action::Info { key, pass, json } => {
             let encrypted = honeyimage::key::is_encrypted(&honeyimage::key::read_bytes(&key)?);
@@ -68,6 +80,8 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
                 "withheld": k.withheld.len(),
                 "epsilon": k.params.epsilon,
                 "seed": k.params.seed,
+                "split": k.split.as_str(),
+                "commitment": honeyimage::key::commitment(&k).to_string(),
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -75,7 +89,18 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
                 println!("{}: valid honeyimage key{} (written by honeyimage {})", key.display(), if encrypted { ", encrypted" } else { "" }, k.tool_version);
                 println!("  dataset  {} ({}, {} split, {} samples, {}x{}x{}, {} classes)", k.dataset.source, k.dataset.format, k.dataset.split, k.dataset.samples, k.dataset.height, k.dataset.width, k.dataset.channels, k.dataset.class_names.len());
                 println!("  release  {} samples, fingerprint {}", k.release.samples, k.release.fingerprint);
-                println!("  {} HoneyImages released, {} withheld controls, epsilon {}/255", k.released.len(), k.withheld.len(), k.params.epsilon);
+                println!("  {} HoneyImages released, {} withheld controls ({} split), epsilon {}/255", k.released.len(), k.withheld.len(), k.split, k.params.epsilon);
+                println!("  commitment {}", honeyimage::key::commitment(&k));
+            }
+        }
+        Action::Commitment { key, pass, check } => {
+            let k = pass.load_key(&key)?;
+            let c = honeyimage::key::commitment(&k);
+            if let Some(published) = check {
+                crate::commitment_args::check(&c, &published)?;
+                println!("{c}: matches the published commitment");
+            } else {
+                println!("{c}");
             }
         }
         Action::Encrypt { key, out, pass } => {
@@ -106,5 +131,5 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
             println!("decrypted {} to {}", key.display(), out.display());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -2,15 +2,15 @@
 //! HoneyImages in place, plus the owner's secret key.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use honeyimage::protect::{protect, ProtectConfig, ProtectEvent};
-use honeyimage::{Arch, TrainConfig, TrainEvent};
+use honeyimage::protect::{protect, Outputs, ProtectConfig, ProtectEvent};
+use honeyimage::{Arch, TrainEvent};
 use honeyimage_data::{Format, Split};
 use indicatif::ProgressBar;
 
 use crate::progress::Ui;
+use crate::settings::{from_toml, set, ExitStatus};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,71 +38,87 @@ pub struct Args {
     encrypt_key: bool,
     #[command(flatten)]
     pass: crate::key_args::PassphraseArgs,
+    /// Protection settings file (TOML, fields of `ProtectConfig`; flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// N: HoneyImages released (N more are withheld as controls).
-    #[arg(long, default_value_t = 100)]
-    count: usize,
+    #[arg(long)]
+    count: Option<usize>,
     /// L-inf budget in 8-bit units.
-    #[arg(long, default_value_t = 4.0)]
-    epsilon: f64,
+    #[arg(long)]
+    epsilon: Option<f64>,
     /// PGD step size in 8-bit units.
-    #[arg(long, default_value_t = 0.4)]
-    alpha: f64,
+    #[arg(long)]
+    alpha: Option<f64>,
     /// Outer iterations T of the bi-level optimisation.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
+    #[arg(long)]
+    steps: Option<usize>,
     /// K folds of out-of-fold proxies.
-    #[arg(long, default_value_t = 2)]
-    folds: usize,
+    #[arg(long)]
+    folds: Option<usize>,
     /// Proxy architectures, comma-separated (e.g. small-cnn,resnet18).
-    #[arg(long, value_delimiter = ',', default_value = "small-cnn")]
-    proxy_arch: Vec<Arch>,
+    #[arg(long, value_delimiter = ',')]
+    proxy_arch: Option<Vec<Arch>>,
     /// Width parameter of the proxies.
     #[arg(long)]
     proxy_width: Option<usize>,
     /// Proxy training epochs.
-    #[arg(long, default_value_t = 4)]
-    proxy_epochs: usize,
+    #[arg(long)]
+    proxy_epochs: Option<usize>,
     /// In-model SGD steps per outer iteration.
-    #[arg(long, default_value_t = 2)]
-    inner_steps: usize,
+    #[arg(long)]
+    inner_steps: Option<usize>,
     /// In-model learning rate.
-    #[arg(long, default_value_t = 0.01)]
-    inner_lr: f64,
+    #[arg(long)]
+    inner_lr: Option<f64>,
     /// Skip this fraction of each class's hardest samples (often mislabelled).
-    #[arg(long, default_value_t = 0.0)]
-    skip_hardest: f64,
+    #[arg(long)]
+    skip_hardest: Option<f64>,
     /// Stealthiness floor: scale a HoneyImage's perturbation down until its SSIM to the original is at least this (0 disables).
-    #[arg(long, default_value_t = 0.99)]
-    min_ssim: f64,
+    #[arg(long)]
+    min_ssim: Option<f64>,
     /// Do not run the random-sample baseline in the summary.
     #[arg(long)]
     no_baseline: bool,
-    /// Master seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Master seed (also seeds the proxies' training).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of classes, when it must not be inferred from the labels.
+    #[arg(long)]
+    num_classes: Option<usize>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let config = ProtectConfig {
-        count: args.count,
-        epsilon: args.epsilon,
-        alpha: args.alpha,
-        steps: args.steps,
-        folds: args.folds,
-        proxy_archs: args.proxy_arch.clone(),
-        proxy_width: args.proxy_width,
-        proxy_train: TrainConfig { epochs: args.proxy_epochs, seed: args.seed, ..TrainConfig::default() },
-        inner_steps: args.inner_steps,
-        inner_lr: args.inner_lr,
-        skip_hardest: args.skip_hardest,
-        min_ssim: args.min_ssim,
-        random_baseline: !args.no_baseline,
-        seed: args.seed,
-        ..ProtectConfig::default()
-    };
+/// The library's defaults, then `--config`, then the flags.
+fn settings(args: &Args) -> Result<ProtectConfig> {
+    let mut c: ProtectConfig = from_toml(args.config.as_deref())?;
+    set(&mut c.count, args.count);
+    set(&mut c.epsilon, args.epsilon);
+    set(&mut c.alpha, args.alpha);
+    set(&mut c.steps, args.steps);
+    set(&mut c.folds, args.folds);
+    set(&mut c.proxy_archs, args.proxy_arch.clone());
+    set(&mut c.proxy_width, args.proxy_width.map(Some));
+    set(&mut c.proxy_train.epochs, args.proxy_epochs);
+    set(&mut c.inner_steps, args.inner_steps);
+    set(&mut c.inner_lr, args.inner_lr);
+    set(&mut c.skip_hardest, args.skip_hardest);
+    set(&mut c.min_ssim, args.min_ssim);
+    set(&mut c.num_classes, args.num_classes.map(Some));
+    if args.no_baseline {
+        c.random_baseline = false;
+    }
+    if let Some(s) = args.seed {
+        c.seed = s;
+        c.proxy_train.seed = s;
+    }
+    Ok(c)
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
+    let config = settings(&args)?;
     config.validate()?;
     if args.key.exists() {
         bail!("{} already exists: refusing to overwrite a key", args.key.display());
@@ -114,19 +130,16 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     });
     let passphrase = if args.encrypt_key { Some(args.pass.get(&args.key.display().to_string(), true)?) } else { None };
     let src = honeyimage_data::DataSource::open(&args.data, args.format).with_context(|| format!("opening {}", args.data.display()))?;
-    ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, args.count, args.epsilon, args.steps, work.display()));
+    ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, config.count, config.epsilon, config.steps, work.display()));
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let mut on_event = |ev: ProtectEvent| match ev {
-        ProtectEvent::Stage { name, cached } => {
-            if cached {
-                ui.status(format!("{name}: reusing results from the work dir"));
-            }
-        }
-        ProtectEvent::StageDone { name, seconds, peak_mib } => {
+        ProtectEvent::Stage { .. } => {}
+        ProtectEvent::StageDone { name, seconds, peak_mib, cached } => {
             for (_, b) in bars.drain() {
                 b.finish_and_clear();
             }
-            ui.status(format!("{name}: {seconds:.1}s (peak memory {peak_mib:.0} MiB)"));
+            let from = if cached { ", reused from the work dir" } else { "" };
+            ui.status(format!("{name}: {seconds:.1}s (peak memory {peak_mib:.0} MiB){from}"));
         }
         ProtectEvent::Train { label, event } => {
             if let TrainEvent::Step { step, total_steps, loss, accuracy, images_per_s, .. } = event {
@@ -149,7 +162,8 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             b.set_position(iter as u64);
         }
     };
-    let outcome = protect(&src, args.split, &args.out, &args.key, &work, &config, passphrase.as_ref(), &mut on_event)?;
+    let outputs = Outputs { release: &args.out, key: &args.key, work: &work };
+    let outcome = protect(&src, args.split, outputs, &config, passphrase.as_ref(), &mut on_event)?;
     if passphrase.is_some() {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing the work folder {} (it holds the key's secrets)", work.display()))?;
         ui.status(format!("key encrypted; removed the work folder {}", work.display()));
@@ -157,12 +171,12 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let s = &outcome.summary;
     if args.json {
         println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     println!("released {} HoneyImages in {} and withheld {} controls; key {}", s.count, args.out.display(), s.count, args.key.display());
     println!("  class counts  R {:?}", s.released_class_counts);
     println!("                W {:?}", s.withheld_class_counts);
-    println!("  L-inf {} (budget {}), PSNR mean {:.1} dB, SSIM mean {:.4} min {:.4}", s.linf_max, args.epsilon, s.psnr_mean, s.ssim_mean, s.ssim_min);
+    println!("  L-inf {} (budget {}), PSNR mean {:.1} dB, SSIM mean {:.4} min {:.4}", s.linf_max, config.epsilon, s.psnr_mean, s.ssim_mean, s.ssim_min);
     println!("  proxy accuracy on held-out folds {:?}", s.proxy_fold_accuracy.iter().map(|a| format!("{a:.3}")).collect::<Vec<_>>());
     println!("  loss gap out-in on hard candidates: {:.3} before, {:.3} after optimisation", s.gap_before, s.gap_after);
     if let (Some(b), Some(a)) = (s.random_gap_before, s.random_gap_after) {
@@ -171,5 +185,5 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     for st in &s.stages {
         println!("  stage {:<18} {:>8.1}s  peak {:>6.0} MiB{}", st.name, st.seconds, st.peak_mib, if st.cached { " (cached)" } else { "" });
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -10,7 +10,6 @@
 //! Retry-After, so clients back off instead of piling up).
 use std::io::Write;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use honeyimage::query::{PredictReply, PredictRequest};
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 use crate::query_args::{open_options, HttpArgs, PreArgs};
 
 #[derive(clap::Args)]
@@ -56,8 +56,43 @@ pub struct Args {
     /// Seconds a whole request may take (body, queue and inference).
     #[arg(long, default_value_t = 60.0)]
     request_timeout: f64,
+    /// Answer with the top-1 class of each image only (like a label-only API).
+    #[arg(long, conflicts_with = "top_k")]
+    labels_only: bool,
+    /// Answer with the K most likely classes and their probabilities only.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Round top-k probabilities to this many decimals.
+    #[arg(long, requires = "top_k")]
+    decimals: Option<u32>,
     #[command(flatten)]
     pre: PreArgs,
+}
+
+/// What the server answers with (docs/HTTP_PROTOCOL.md).
+#[derive(Clone, Copy, Debug)]
+enum ReplyForm {
+    Probabilities,
+    Labels,
+    TopK { k: usize, decimals: Option<u32> },
+}
+
+impl ReplyForm {
+    fn of(args: &Args) -> ReplyForm {
+        match (args.labels_only, args.top_k) {
+            (true, _) => ReplyForm::Labels,
+            (false, Some(k)) => ReplyForm::TopK { k, decimals: args.decimals },
+            (false, None) => ReplyForm::Probabilities,
+        }
+    }
+
+    fn reply(self, p: Vec<Vec<f64>>) -> PredictReply {
+        match self {
+            ReplyForm::Probabilities => PredictReply::probabilities(p),
+            ReplyForm::Labels => PredictReply::labels_of(&p),
+            ReplyForm::TopK { k, decimals } => PredictReply::top_k(&p, k, decimals),
+        }
+    }
 }
 
 /// Work for the model thread.
@@ -71,6 +106,7 @@ struct Job {
 struct AppState {
     jobs: std::sync::mpsc::SyncSender<Job>,
     max_batch: usize,
+    form: ReplyForm,
 }
 
 fn json_error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -101,7 +137,7 @@ async fn predict(State(st): State<AppState>, body: axum::body::Bytes) -> Respons
         Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread stopped"),
     }
     match rx.await {
-        Ok(Ok(p)) => Json(PredictReply { probabilities: Some(p), logits: None }).into_response(),
+        Ok(Ok(p)) => Json(st.form.reply(p)).into_response(),
         Ok(Err(e)) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread dropped the request"),
     }
@@ -143,7 +179,7 @@ fn secs(what: &str, v: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if args.max_batch == 0 || args.max_body == 0 || args.max_connections == 0 || args.queue == 0 {
         bail!("--max-batch, --max-body, --max-connections and --queue must be >= 1");
     }
@@ -158,7 +194,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     std::thread::Builder::new().name("model".into()).spawn(move || model_thread(model, opts, job_rx, ready_tx))?;
     ready_rx.recv().context("the model thread stopped while opening the model")??;
 
-    let state = AppState { jobs: job_tx, max_batch: args.max_batch };
+    let state = AppState { jobs: job_tx, max_batch: args.max_batch, form: ReplyForm::of(&args) };
     let app = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/predict", post(predict))
@@ -213,5 +249,5 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         }
         anyhow::Ok(())
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

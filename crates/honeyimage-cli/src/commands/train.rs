@@ -2,16 +2,16 @@
 //! (weights + config), reporting test accuracy at the end. Suspect models in
 //! tests and evaluations are trained with this same command.
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use honeyimage::model::channel_stats;
+use honeyimage::model::{channel_stats, ModelCard};
 use honeyimage::tensors::TensorSet;
 use honeyimage::{Arch, Model, ModelConfig, TrainConfig, TrainEvent};
 use honeyimage_data::Split;
 
 use crate::data_args::{load_split, DataArgs};
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -75,7 +75,7 @@ pub struct Args {
     checkpoint_every: f64,
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if args.out.exists() && !args.force {
         bail!("{} already exists (use --force to overwrite)", args.out.display());
     }
@@ -93,7 +93,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         seed: args.seed,
     };
     config.validate()?;
-    let (src, train_ds) = args.data.load()?;
+    let (src, train_ds) = args.data.load_for_training()?;
     let test_ds = if args.data.split == Split::Train && src.has_split(Split::Test) {
         Some(load_split(&src, Split::Test, args.test_limit, 0)?)
     } else {
@@ -151,16 +151,19 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         Some(t) => Some(model.accuracy(&TensorSet::from_dataset(t, device)?, 512)),
         None => None,
     };
-    let info = serde_json::json!({
-        "data": args.data.data,
-        "format": src.format().to_string(),
-        "split": args.data.split.to_string(),
-        "limit": args.data.limit,
-        "limit_seed": args.data.limit_seed,
-        "report": report,
-        "test_accuracy": test_acc,
-        "test_samples": test_ds.as_ref().map(|t| t.len()),
-    });
+    let info = ModelCard {
+        data: Some(args.data.data.display().to_string()),
+        format: Some(src.format().to_string()),
+        split: Some(args.data.split.to_string()),
+        limit: args.data.limit,
+        limit_seed: args.data.limit.map(|_| args.data.limit_seed),
+        data_fingerprint: Some(honeyimage::key::fingerprint_dataset(&train_ds)),
+        train_config: Some(config.clone()),
+        report: Some(report.clone()),
+        test_accuracy: test_acc,
+        test_samples: test_ds.as_ref().map(|t| t.len()),
+        ..ModelCard::new("trained by `honeyimage train`")
+    };
     model.save(&args.out, &info).with_context(|| format!("saving model to {}", args.out.display()))?;
     if let Some(c) = &checkpoints {
         let _ = std::fs::remove_dir_all(&c.dir);
@@ -178,5 +181,5 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             args.out.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

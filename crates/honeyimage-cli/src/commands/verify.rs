@@ -2,12 +2,12 @@
 //! decide, with a p-value, whether it trained on the protected release.
 //! Exit 0: no evidence; 1: trained on the protected dataset; 2: error.
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use honeyimage::verify::{check_release, verify, VerifyConfig};
 
 use crate::progress::Ui;
+use crate::settings::ExitStatus;
 use crate::query_args::{open_options, HttpArgs, PreArgs};
 
 #[derive(clap::Args)]
@@ -33,6 +33,10 @@ pub struct Args {
     /// Check that this release folder is the one the key belongs to.
     #[arg(long)]
     release: Option<PathBuf>,
+    /// The commitment published with the release (the statement file that
+    /// `protect` wrote, or the value): the key must match it.
+    #[arg(long)]
+    commitment: Option<String>,
     /// Permutations of the mean-difference test.
     #[arg(long, default_value_t = 200_000)]
     permutations: usize,
@@ -47,11 +51,14 @@ pub struct Args {
     http: HttpArgs,
 }
 
-pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!("--alpha {} must be in (0, 1)", args.alpha);
     }
     let key = args.pass.load_key(&args.key)?;
+    if let Some(published) = &args.commitment {
+        crate::commitment_args::check(&honeyimage::key::commitment(&key), published).with_context(|| format!("key {}", args.key.display()))?;
+    }
     if let Some(rel) = &args.release {
         check_release(&key, rel, &args.key)?;
     }
@@ -79,10 +86,12 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
             v.n_withheld,
             v.queries
         );
+        println!("test: {}", v.method);
+        println!("key commitment: {}{}", v.commitment, if args.commitment.is_some() { " (matches the published one)" } else { "" });
         match v.tau_rule.tau {
             Some(t) => println!("paper's rule: score {:.3} vs tau {:.3}: {}", v.tau_rule.score, t, if v.tau_rule.score > t { "infringing" } else { "not infringing" }),
             None => println!("paper's rule: score {:.3} (no --tau given; calibrate one with `honeyimage calibrate`)", v.tau_rule.score),
         }
     }
-    Ok(if v.verdict { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if v.verdict { ExitStatus::Trained } else { ExitStatus::Success })
 }

@@ -77,6 +77,8 @@ pub fn make_key(path: &Path, h: usize, w: usize, c: usize) {
     let body = KeyBody {
         tool_version: "test".into(),
         params: Default::default(),
+        split: Default::default(),
+        commitment_nonce: String::new(),
         dataset: DatasetInfo {
             format: "idx".into(),
             split: "train".into(),

@@ -42,8 +42,20 @@ fn infringing_suspects_are_flagged_through_every_query_path_and_clean_ones_are_n
     let native = dir.path().join("native");
     let acc = train(&rel, &native, "25");
     assert!(acc > 0.95, "suspect must fit its data like a real model: train accuracy {acc}");
-    let (code, v) = verify_json(&key, &["--model", native.to_str().unwrap()], &["--release", rel.to_str().unwrap()]);
+    // The public statement protect wrote beside the release binds the key.
+    let statement = dir.path().join("rel.commitment.txt");
+    let published = std::fs::read_to_string(&statement).unwrap();
+    assert!(published.contains("honeyimage-commitment-v1:sha256:"), "{published}");
+    let (code, v) = verify_json(&key, &["--model", native.to_str().unwrap()], &["--release", rel.to_str().unwrap(), "--commitment", statement.to_str().unwrap()]);
     assert_eq!(code, 1, "{v}");
+    assert!(published.contains(v["commitment"].as_str().unwrap()), "{v}");
+    assert!(v["method"].as_str().unwrap().contains("stratified") && v["method"].as_str().unwrap().contains("exact"), "{v}");
+    let other = format!("honeyimage-commitment-v1:sha256:{}", "0".repeat(64));
+    let o = run(&["verify", "--key", key.to_str().unwrap(), "--model", native.to_str().unwrap(), "--commitment", &other]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not match the published commitment") && stderr(&o).lines().count() == 1, "{}", stderr(&o));
+    let o = run(&["key", "commitment", "--key", key.to_str().unwrap(), "--check", statement.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("matches"), "{}", stderr(&o));
     assert!(v["p_value"].as_f64().unwrap() < 1e-6, "{v}");
     assert!(v["mean_loss_released"].as_f64().unwrap() < v["mean_loss_withheld"].as_f64().unwrap());
     for field in ["verdict", "alpha", "effect_size", "n_released", "n_withheld", "queries", "tau_rule"] {
@@ -71,6 +83,18 @@ fn infringing_suspects_are_flagged_through_every_query_path_and_clean_ones_are_n
     let (c3, v_http) = verify_json(&key, &["--endpoint", &url], &[]);
     let _ = server.kill();
     let _ = server.wait();
+    // A label-only API: only --label-only can judge it, and it does.
+    let mut server = bin().args(["serve", "--model", &pt, "--port", "0", "--labels-only"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let labels_url = line.split_whitespace().last().unwrap().to_string();
+    let o = run(&["verify", "--key", key.to_str().unwrap(), "--endpoint", &labels_url]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("--label-only"), "{}", stderr(&o));
+    let (c_lo, v_lo) = verify_json(&key, &["--endpoint", &labels_url], &["--label-only"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(c_lo, 1, "label-only API: {v_lo}");
+    assert!(v_lo["method"].as_str().unwrap().contains("Fisher"), "{v_lo}");
     for (c, v) in [(c1, &v_pt), (c2, &v_onnx), (c3, &v_http)] {
         assert_eq!(c, 1, "{v}");
         assert!(v["p_value"].as_f64().unwrap() < 1e-6, "{v}");

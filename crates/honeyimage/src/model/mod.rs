@@ -3,134 +3,19 @@
 //! and `config.json` (architecture, classes, input shape, normalisation and
 //! the training settings), enough to reload and query it with no flags.
 pub mod arch;
+mod card;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
+pub use crate::config::{Arch, ModelConfig};
+pub use card::ModelCard;
 use crate::tensors::TensorSet;
 use crate::{Error, Result};
-
-/// The architectures the tool can build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Arch {
-    /// Two conv blocks and two linear layers: fast, the default.
-    SmallCnn,
-    /// ResNet-18, CIFAR stem.
-    Resnet18,
-    /// Wide ResNet 28-2.
-    Wrn28_2,
-    /// VGG-11 with batch norm.
-    Vgg11,
-    /// DenseNet-121, CIFAR stem.
-    Densenet121,
-    /// A small Vision Transformer (patch 4, 4 blocks).
-    Vit,
-}
-
-impl Arch {
-    /// All architectures, in the order `--help` lists them.
-    pub const ALL: [Arch; 6] = [Arch::SmallCnn, Arch::Resnet18, Arch::Wrn28_2, Arch::Vgg11, Arch::Densenet121, Arch::Vit];
-
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::SmallCnn => "small-cnn",
-            Arch::Resnet18 => "resnet18",
-            Arch::Wrn28_2 => "wrn-28-2",
-            Arch::Vgg11 => "vgg11",
-            Arch::Densenet121 => "densenet121",
-            Arch::Vit => "vit",
-        }
-    }
-
-    /// The width parameter the paper's version uses.
-    pub fn default_width(self) -> usize {
-        match self {
-            Arch::SmallCnn => 32,
-            Arch::Resnet18 | Arch::Vgg11 => 64,
-            Arch::Wrn28_2 => 2,
-            Arch::Densenet121 => 32,
-            Arch::Vit => 128,
-        }
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Arch {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let norm = s.to_ascii_lowercase().replace('_', "-");
-        Arch::ALL.into_iter().find(|a| a.name() == norm || a.name().replace('-', "") == norm.replace('-', "")).ok_or_else(|| {
-            Error::invalid("architecture", format!("{s:?}; expected one of {}", Arch::ALL.map(|a| a.name()).join(", ")))
-        })
-    }
-}
-
-/// Everything needed to rebuild a network: saved beside its weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelConfig {
-    /// The architecture.
-    pub arch: Arch,
-    /// Input channels.
-    pub channels: usize,
-    /// Input height.
-    pub height: usize,
-    /// Input width.
-    pub width: usize,
-    /// Class names; their count is the output size.
-    pub class_names: Vec<String>,
-    /// Per-channel mean subtracted from [0, 1] pixels.
-    pub mean: Vec<f32>,
-    /// Per-channel standard deviation dividing them.
-    pub std: Vec<f32>,
-    /// Width parameter of the architecture (channels of the first stage,
-    /// widen factor for WRN, growth for DenseNet, embedding for ViT).
-    pub arch_width: usize,
-}
-
-impl ModelConfig {
-    /// A configuration for data of the given shape, with the paper's width
-    /// and normalisation statistics computed from `stats` (mean, std per channel).
-    pub fn new(arch: Arch, channels: usize, height: usize, width: usize, class_names: Vec<String>, stats: (Vec<f32>, Vec<f32>)) -> Self {
-        ModelConfig { arch, channels, height, width, class_names, mean: stats.0, std: stats.1, arch_width: arch.default_width() }
-    }
-
-    /// Number of classes.
-    pub fn num_classes(&self) -> usize {
-        self.class_names.len()
-    }
-
-    fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::invalid("model config", m));
-        if self.channels == 0 || self.num_classes() < 2 {
-            return bad(format!("{} channels, {} classes", self.channels, self.num_classes()));
-        }
-        if self.height < 8 || self.width < 8 || self.height > 1024 || self.width > 1024 {
-            return bad(format!("input {}x{} outside 8..=1024", self.height, self.width));
-        }
-        if self.mean.len() != self.channels || self.std.len() != self.channels || self.std.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
-            return bad(format!("mean/std {:?}/{:?} for {} channels", self.mean, self.std, self.channels));
-        }
-        if self.arch_width == 0 || self.arch_width > 4096 {
-            return bad(format!("arch width {}", self.arch_width));
-        }
-        if self.arch == Arch::Vit && self.arch_width % 4 != 0 {
-            return bad(format!("ViT width {} must be a multiple of 4 heads", self.arch_width));
-        }
-        Ok(())
-    }
-}
 
 /// Per-channel mean and standard deviation of a u8 NHWC dataset, in [0, 1] units.
 pub fn channel_stats(ds: &honeyimage_data::Dataset) -> (Vec<f32>, Vec<f32>) {
@@ -244,38 +129,36 @@ impl Model {
         logits.accuracy_for_logits(&set.labels.to_device(logits.device())).double_value(&[])
     }
 
-    /// Saves the model as a folder (`model.safetensors`, `config.json` with
-    /// `info` under `"training"`). Atomic: written to a temp folder, renamed.
-    pub fn save(&self, dir: &Path, info: &serde_json::Value) -> Result<()> {
+    /// Saves the model as a folder: `model.safetensors` and `config.json`
+    /// (the architecture, and the card under `"training"`). Written to a
+    /// temp folder first and renamed into place; an existing folder is moved
+    /// aside and removed only once the new one stands, so a crash never
+    /// leaves a half-written model at `dir` and never loses the old one.
+    pub fn save(&self, dir: &Path, card: &ModelCard) -> Result<()> {
         let tmp = tmp_sibling(dir);
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         self.vs.save(tmp.join("model.safetensors"))?;
-        let doc = serde_json::json!({ "format": "honeyimage-model", "version": 1, "model": self.config, "training": info });
+        let doc = ModelFile { format: MODEL_FORMAT.into(), version: 1, model: self.config.clone(), training: card.clone() };
         let text = serde_json::to_string_pretty(&doc).expect("config serialises");
-        std::fs::write(tmp.join("config.json"), text).map_err(|e| Error::io(tmp.join("config.json"), e))?;
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-        Ok(())
+        honeyimage_data::write_atomic(&tmp.join("config.json"), text.as_bytes())?;
+        replace_dir(&tmp, dir)
     }
 
-    /// Loads a folder written by [`Model::save`].
-    pub fn load(dir: &Path, device: Device) -> Result<(Model, serde_json::Value)> {
+    /// Loads a folder written by [`Model::save`], with its card.
+    pub fn load(dir: &Path, device: Device) -> Result<(Model, ModelCard)> {
         let cfg_path = dir.join("config.json");
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
         let json_err = |m: String| Error::Json { path: cfg_path.display().to_string(), message: m };
         let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| json_err(e.to_string()))?;
-        if doc.get("format").and_then(|f| f.as_str()) != Some("honeyimage-model") {
+        if doc.get("format").and_then(|f| f.as_str()) != Some(MODEL_FORMAT) {
             return Err(json_err("not a honeyimage model config (missing \"format\": \"honeyimage-model\")".into()));
         }
-        let config: ModelConfig =
-            serde_json::from_value(doc.get("model").cloned().unwrap_or_default()).map_err(|e| json_err(format!("model: {e}")))?;
-        let mut model = Model::new(config, device, 0)?;
+        let file: ModelFile = serde_json::from_value(doc).map_err(|e| json_err(e.to_string()))?;
+        let mut model = Model::new(file.model, device, 0)?;
         let weights = dir.join("model.safetensors");
         model.vs.load(&weights).map_err(|e| Error::Model { source_name: weights.display().to_string(), message: e.to_string() })?;
-        Ok((model, doc.get("training").cloned().unwrap_or_default()))
+        Ok((model, file.training))
     }
 
     /// Copies the weights of another model of the same configuration.
@@ -283,6 +166,38 @@ impl Model {
         self.vs.copy(&other.vs)?;
         Ok(())
     }
+}
+
+/// Tag of a model folder's `config.json`.
+const MODEL_FORMAT: &str = "honeyimage-model";
+
+/// `config.json` of a model folder.
+#[derive(Serialize, Deserialize)]
+struct ModelFile {
+    format: String,
+    version: u32,
+    model: ModelConfig,
+    #[serde(default)]
+    training: ModelCard,
+}
+
+/// Puts the finished folder `tmp` at `dir`: an existing `dir` is renamed
+/// aside first and deleted after the new one is in place.
+fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    let mut old = None;
+    if dir.exists() {
+        let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(format!(".old-{}", std::process::id()));
+        let aside = dir.with_file_name(name);
+        let _ = std::fs::remove_dir_all(&aside);
+        std::fs::rename(dir, &aside).map_err(|e| Error::io(dir, e))?;
+        old = Some(aside);
+    }
+    std::fs::rename(tmp, dir).map_err(|e| Error::io(dir, e))?;
+    if let Some(aside) = old {
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+    }
+    Ok(())
 }
 
 /// `dir` with `.tmp-<pid>` appended, in the same parent so rename is atomic.

@@ -1,15 +1,17 @@
 //! The evaluation report: self-contained HTML, CSV quoting, robustness to
 //! missing numbers, and a real render in headless Chromium (screenshot and
-//! DOM) to prove the page is not blank.
+//! DOM) to prove the page is not blank. Chromium is required under CI (`CI`
+//! set); elsewhere its absence skips that one test with a note.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use honeyimage::eval::report::{render_html, suspects_csv, write_report};
-use honeyimage::eval::results::{
-    CurvePoint, EpochPoint, EvalResults, Example, MethodSummary, Stealth, SuspectResult,
+use honeyimage_report::results::{
+    CurvePoint, EpochPoint, EvalResults, Example, FprAt, KeyPopulation, MethodSummary, Stealth,
+    SuspectResult,
 };
+use honeyimage_report::{render_html, suspects_csv, write_report, Method, Role};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,11 +28,12 @@ impl Lcg {
     }
 }
 
-fn suspect(method: &str, role: &str, i: usize, p: f64, alpha: f64) -> SuspectResult {
+fn suspect(method: Method, role: Role, i: usize, p: f64, alpha: f64) -> SuspectResult {
     SuspectResult {
         name: format!("{method}/{role}/resnet18/s{i}"),
-        method: method.into(),
-        role: role.into(),
+        key: 0,
+        method,
+        role,
         arch: if i % 2 == 0 { "resnet18" } else { "vgg11" }.into(),
         seed: i as u64,
         epochs: 30,
@@ -38,13 +41,13 @@ fn suspect(method: &str, role: &str, i: usize, p: f64, alpha: f64) -> SuspectRes
         test_accuracy: 0.88 + 0.003 * i as f64,
         p_value: p,
         statistic: -p.log10(),
-        tau_score: if method == "badnets" {
+        tau_score: if method == Method::BadNets {
             f64::NAN
         } else {
             0.1 * -p.log10()
         },
         effect_size: 0.05,
-        label_only_p: if method == "badnets" {
+        label_only_p: if method == Method::BadNets {
             f64::NAN
         } else {
             p.sqrt()
@@ -67,22 +70,26 @@ fn synthetic() -> EvalResults {
     let mut suspects = Vec::new();
     let mut methods = Vec::new();
     // (method, how strongly infringing suspects stand out in -log10 p)
-    for (method, strength) in [("honeyimage", 9.0), ("random-pgd", 1.5), ("badnets", 0.6)] {
+    for (method, strength) in [
+        (Method::HoneyImage, 9.0),
+        (Method::RandomPgd, 1.5),
+        (Method::BadNets, 0.6),
+    ] {
         let mut pos = Vec::new();
         let mut neg = Vec::new();
         let mut rows = Vec::new();
         for i in 0..10 {
             let stat = strength * (0.6 + 0.8 * rng.next()) + 0.3 * rng.next();
             let p = 10f64.powf(-stat).min(1.0);
-            rows.push(suspect(method, "infringing", i, p, alpha));
+            rows.push(suspect(method, Role::Infringing, i, p, alpha));
             pos.push(-p.log10());
         }
         for i in 0..10 {
             let p = (0.02 + rng.next()).min(1.0);
             let role = if i % 2 == 0 {
-                "clean-disjoint"
+                Role::CleanDisjoint
             } else {
-                "clean-minus-honey"
+                Role::CleanMinusHoney
             };
             rows.push(suspect(method, role, i, p, alpha));
             neg.push(-p.log10());
@@ -91,17 +98,17 @@ fn synthetic() -> EvalResults {
         let auroc = honeyimage_stats::auroc(&pos, &neg).unwrap();
         let tpr = rows
             .iter()
-            .filter(|s| s.role == "infringing" && s.verdict)
+            .filter(|s| s.role == Role::Infringing && s.verdict)
             .count() as f64
             / 10.0;
         let tnr = rows
             .iter()
-            .filter(|s| s.role != "infringing" && !s.verdict)
+            .filter(|s| s.role != Role::Infringing && !s.verdict)
             .count() as f64
             / 10.0;
-        let is_badnets = method == "badnets";
+        let is_badnets = method == Method::BadNets;
         methods.push(MethodSummary {
-            method: method.into(),
+            method,
             n_infringing: 10,
             n_clean: 10,
             auroc,
@@ -126,7 +133,7 @@ fn synthetic() -> EvalResults {
     // One suspect whose name needs CSV quoting (and HTML escaping).
     suspects[0].name = "honeyimage/infringing/resnet18, \"odd\" <name>".into();
     // One trained on the original data, for harmlessness.
-    suspects.push(suspect("honeyimage", "original", 99, 0.5, alpha));
+    suspects.push(suspect(Method::HoneyImage, Role::Original, 99, 0.5, alpha));
 
     let curve = (1..=6)
         .map(|k| {
@@ -200,7 +207,68 @@ fn synthetic() -> EvalResults {
         curve,
         examples,
         wall_seconds: 3725.0,
+        key_population: None,
     }
+}
+
+/// `r` with its 10 clean HoneyImage models judged again by 11 further keys
+/// (rows with `key` 1..=11, a few falsely flagged) and the key population of
+/// all 12 keys x 10 clean models: uniform-looking p-values, statistics from
+/// `honeyimage_stats`, made-up bootstrap intervals.
+fn with_keys(mut r: EvalResults) -> EvalResults {
+    let mut rng = Lcg(11);
+    let clean: Vec<SuspectResult> = r
+        .suspects
+        .iter()
+        .filter(|s| s.method == Method::HoneyImage && s.role.is_clean())
+        .cloned()
+        .collect();
+    let mut p_values: Vec<f64> = clean.iter().map(|s| s.p_value).collect();
+    for key in 1..=11 {
+        for s in &clean {
+            let mut row = s.clone();
+            row.key = key;
+            row.p_value = rng.next().max(1e-4);
+            row.statistic = -row.p_value.log10();
+            row.verdict = row.p_value < r.alpha;
+            p_values.push(row.p_value);
+            r.suspects.push(row);
+        }
+    }
+    p_values.sort_by(f64::total_cmp);
+    let pairs = p_values.len();
+    let (ks_d, ks_p) = honeyimage_stats::ks_uniform(&p_values).unwrap();
+    let fpr = [0.05, 0.01, 0.001]
+        .iter()
+        .map(|&alpha| {
+            let flagged = p_values.iter().filter(|&&p| p < alpha).count();
+            let ci95 = honeyimage_stats::binomial_ci(flagged as u64, pairs as u64, 0.95).unwrap();
+            FprAt {
+                alpha,
+                flagged,
+                rate: flagged as f64 / pairs as f64,
+                ci95,
+                key_bootstrap_ci95: (ci95.0 * 0.5, ci95.1 * 1.4),
+            }
+        })
+        .collect();
+    r.key_population = Some(KeyPopulation {
+        keys: 12,
+        clean_models: clean.len(),
+        pairs,
+        ks_d,
+        ks_p,
+        fpr,
+        clean_p_values: p_values,
+    });
+    r
+}
+
+/// The HTML of the element that starts at `id` up to the next `</table>`.
+fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id}"));
+    let end = start + html[start..].find("</table>").unwrap();
+    &html[start..end]
 }
 
 /// Nothing in the page may be fetched from elsewhere.
@@ -311,6 +379,7 @@ fn html_survives_nan_none_and_empty_vectors() {
         curve: vec![],
         examples: vec![],
         wall_seconds: 0.0,
+        key_population: None,
     };
     let html = render_html(&empty);
     for needle in [
@@ -353,7 +422,7 @@ fn csv_has_one_row_per_suspect_and_quotes() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict"
+        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict,key"
     );
     assert_eq!(lines.len(), r.suspects.len() + 1);
     assert!(
@@ -363,9 +432,10 @@ fn csv_has_one_row_per_suspect_and_quotes() {
         "{}",
         lines[1]
     );
-    // Every unquoted row has the 14 columns; badnets NaNs are empty fields.
+    // Every unquoted row has the 15 columns; badnets NaNs are empty fields.
     for l in &lines[2..] {
-        assert_eq!(l.split(',').count(), 14, "{l}");
+        assert_eq!(l.split(',').count(), 15, "{l}");
+        assert!(l.ends_with(",0"), "main key: {l}");
     }
     let badnets = lines.iter().find(|l| l.starts_with("badnets/")).unwrap();
     assert!(
@@ -383,12 +453,22 @@ fn write_report_writes_the_page() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), render_html(&r));
 }
 
-/// Runs Chromium with `args`, killing it after [`CHROMIUM_TIMEOUT`]; returns stdout.
-fn chromium(args: &[String], profile: &Path) -> Vec<u8> {
+/// Whether headless Chromium can be used. Under CI (`CI` set) it must be
+/// there, as before; elsewhere a missing browser skips the test with a note.
+fn chromium_available() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return true;
+    }
     assert!(
-        Path::new(CHROMIUM).exists(),
+        std::env::var_os("CI").is_none(),
         "{CHROMIUM} is missing: the report test needs headless Chromium (apt-get install chromium)"
     );
+    eprintln!("skipped: {CHROMIUM} is missing (apt-get install chromium); CI is unset, so this test passes");
+    false
+}
+
+/// Runs Chromium with `args`, killing it after [`CHROMIUM_TIMEOUT`]; returns stdout.
+fn chromium(args: &[String], profile: &Path) -> Vec<u8> {
     let out_file = profile.with_extension("stdout");
     let err_file = profile.with_extension("stderr");
     let mut child = Command::new(CHROMIUM)
@@ -436,9 +516,12 @@ fn chromium(args: &[String], profile: &Path) -> Vec<u8> {
 
 #[test]
 fn chromium_renders_a_non_blank_page() {
+    if !chromium_available() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let report: PathBuf = dir.path().join("report.html");
-    write_report(&synthetic(), &report).unwrap();
+    write_report(&with_keys(synthetic()), &report).unwrap();
     let url = format!("file://{}", report.display());
 
     // The DOM as Chromium parsed it: tables and an SVG inside the ROC plot.
@@ -462,6 +545,10 @@ fn chromium_renders_a_non_blank_page() {
     assert!(
         roc[..roc_end].contains("<svg"),
         "rendered roc-plot contains no svg"
+    );
+    assert!(
+        dom.contains("id=\"key-fpr-table\""),
+        "rendered DOM lacks the key table"
     );
 
     // The screenshot: decoded, it must show a real page.
@@ -509,4 +596,189 @@ fn chromium_renders_a_non_blank_page() {
         std::fs::copy(&shot, &keep).unwrap();
         std::fs::copy(&report, Path::new(&keep).with_extension("html")).unwrap();
     }
+}
+
+/// The example builder: `HONEYIMAGE_REPORT_OUT=/tmp/report.html cargo test -p
+/// honeyimage-report --test report keep_sample` writes the synthetic run's
+/// report, with its `results.csv` and `results.json` beside it (`.csv`,
+/// `.json`), for a person to open; without the variable it checks that
+/// writing leaves nothing but those files behind.
+#[test]
+fn keep_sample_report() {
+    let r = with_keys(synthetic());
+    let dir = tempfile::tempdir().unwrap();
+    let path = match std::env::var_os("HONEYIMAGE_REPORT_OUT") {
+        Some(p) => PathBuf::from(p),
+        None => dir.path().join("report.html"),
+    };
+    write_report(&r, &path).unwrap();
+    std::fs::write(path.with_extension("csv"), suspects_csv(&r)).unwrap();
+    std::fs::write(
+        path.with_extension("json"),
+        serde_json::to_string_pretty(&r).unwrap(),
+    )
+    .unwrap();
+    if path.starts_with(dir.path()) {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["report.csv", "report.html", "report.json"],
+            "no temporary file left behind"
+        );
+    }
+}
+
+#[test]
+fn write_report_names_the_path_it_could_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-folder").join("report.html");
+    let err = write_report(&synthetic(), &path).unwrap_err();
+    assert!(
+        matches!(&err, honeyimage_report::Error::Write { path: p, .. } if p == &path),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no-such-folder"), "{err}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn results_round_trip_through_json() {
+    let r = synthetic();
+    let json = serde_json::to_string(&r).unwrap();
+    // NaN is written as null and read back as NaN; methods and roles keep their names.
+    assert!(json.contains("\"method\":\"random-pgd\""));
+    assert!(json.contains("\"role\":\"clean-minus-honey\""));
+    let back: EvalResults = serde_json::from_str(&json).unwrap();
+    assert_eq!(render_html(&back), render_html(&r));
+    assert_eq!(suspects_csv(&back), suspects_csv(&r));
+}
+
+#[test]
+fn key_section_renders_its_finding_table_and_qq_plot() {
+    let r = with_keys(synthetic());
+    let kp = r.key_population.as_ref().unwrap();
+    assert_eq!((kp.pairs, kp.clean_models), (120, 10));
+    let html = render_html(&r);
+    let pos = |s: &str| html.find(s).unwrap_or_else(|| panic!("no {s}"));
+    assert!(pos("id=\"histograms\"") < pos("id=\"key-population\""));
+    assert!(pos("id=\"key-population\"") < pos("id=\"curve-plot\""));
+    assert!(html.contains("<h2>False positives over keys</h2>"));
+    assert!(
+        html.contains("Over 120 (key, clean model) pairs — 12 keys × 10 clean models — the clean p-values are"),
+        "finding sentence"
+    );
+    // Cites the run's α (0.01) and its interval.
+    assert!(html.contains(&format!(
+        "at α = 0.01, {} of 120 were flagged",
+        kp.fpr[1].flagged
+    )));
+    // One row per α, flagged over pairs.
+    let table = table_of(&html, "key-fpr-table");
+    assert_eq!(table.matches("<tr").count(), 1 + 3);
+    for f in &kp.fpr {
+        assert!(table.contains(&format!("{} / 120", f.flagged)), "{table}");
+    }
+    // The QQ plot is an inline SVG.
+    let qq = &html[pos("id=\"qq-plot\"")..];
+    assert!(qq[..qq.find("</div>").unwrap()].contains("<svg"));
+    // Text is escaped ("p < α" in the note) and nothing is fetched.
+    assert!(html.contains("flagged at p &lt; α"));
+    assert_self_contained(&html);
+}
+
+#[test]
+fn key_section_is_absent_without_a_key_population() {
+    let html = render_html(&synthetic());
+    assert!(!html.contains("key-population") && !html.contains("False positives over keys"));
+    assert!(!html.contains("qq-plot"));
+}
+
+#[test]
+fn key_finding_flips_when_ks_rejects_or_a_rate_exceeds_alpha() {
+    let mut r = with_keys(synthetic());
+    let calm = render_html(&r);
+    assert!(calm.contains("<p class=\"finding\">"), "uniform p-values are no alarm");
+    assert!(calm.contains("the clean p-values are consistent with uniform (KS D = "));
+    let kp = r.key_population.as_mut().unwrap();
+    kp.ks_p = 0.003;
+    let html = render_html(&r);
+    assert!(html.contains("<p class=\"finding alarm\">"));
+    assert!(html.contains("are not consistent with uniform (KS D = "));
+    assert!(html.contains("p = 0.0030), but no false-positive rate is significantly above its α"));
+    // A rate whose interval lies above its α is cited and marked.
+    let kp = r.key_population.as_mut().unwrap();
+    kp.ks_p = 0.5;
+    kp.fpr[2] = FprAt {
+        alpha: 0.001,
+        flagged: 6,
+        rate: 0.05,
+        ci95: (0.0186, 0.1057),
+        key_bootstrap_ci95: (0.0, 0.2),
+    };
+    let html = render_html(&r);
+    assert!(html.contains("<p class=\"finding alarm\">"));
+    assert!(html.contains(
+        "yet at α = 0.001, 6 of 120 were flagged (5.00%; 95% interval 1.86% to 10.6%), more than α allows."
+    ));
+    let table = table_of(&html, "key-fpr-table");
+    assert_eq!(table.matches("▲ above α").count(), 1, "only the Clopper-Pearson interval");
+    assert_eq!(table.matches("<tr class=\"wrong-row\">").count(), 1);
+}
+
+#[test]
+fn rows_of_further_keys_change_no_table_or_count() {
+    let plain = synthetic();
+    let keyed = with_keys(synthetic());
+    assert_eq!(keyed.suspects.len(), plain.suspects.len() + 110);
+    let (a, b) = (render_html(&plain), render_html(&keyed));
+    // Header, tiles, detection table and histograms are the same page up to
+    // the key section.
+    let upto = |html: &str| html[..html.find("id=\"histograms\"").unwrap()].to_string();
+    assert_eq!(upto(&a), upto(&b));
+    let hist = |html: &str| {
+        let h = &html[html.find("id=\"histograms\"").unwrap()..];
+        h[..h.find("</section>").unwrap()].to_string()
+    };
+    assert_eq!(hist(&a), hist(&b));
+    assert!(b.contains("HoneyImage · 10 infringing, 10 clean"));
+    // The suspects table lists the main key's rows only, and says where the rest went.
+    let rows = |html: &str| table_of(html, "suspects-table").matches("<tr").count();
+    assert_eq!(rows(&a), rows(&b));
+    assert_eq!(rows(&b), 1 + plain.suspects.len());
+    assert!(b.contains("61 suspects in total."));
+    assert!(b.contains("110 further judgements of clean models by 11 further keys are summarised under"));
+    // The CSV keeps every row, with its key.
+    let csv = suspects_csv(&keyed);
+    assert_eq!(csv.lines().count(), 1 + keyed.suspects.len());
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",11")).count(), 10);
+}
+
+#[test]
+fn an_old_results_json_without_keys_still_reads() {
+    // results.json as earlier runs wrote it: no `key` and no `key_population`.
+    let r = synthetic();
+    let mut v = serde_json::to_value(&r).unwrap();
+    v.as_object_mut().unwrap().remove("key_population");
+    for s in v["suspects"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("key");
+    }
+    let old = serde_json::to_string(&v).unwrap();
+    assert!(!old.contains("\"key\"") && !old.contains("key_population"));
+    let back: EvalResults = serde_json::from_str(&old).unwrap();
+    assert!(back.key_population.is_none());
+    assert!(back.suspects.iter().all(|s| s.key == 0));
+    assert_eq!(render_html(&back), render_html(&r));
+    assert_eq!(suspects_csv(&back), suspects_csv(&r));
+}
+
+#[test]
+fn a_key_population_round_trips_through_json() {
+    let r = with_keys(synthetic());
+    let back: EvalResults = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(back.key_population, r.key_population);
+    assert_eq!(render_html(&back), render_html(&r));
 }

@@ -1,0 +1,68 @@
+//! The settings layer: every command's effective settings are the library's
+//! defaults, then an optional TOML file, then the flags the user gave. Flags
+//! are `Option<T>` with no defaults of their own, so each default is written
+//! once, in the library's `Default`, and `--help` shows it from there.
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+
+/// What the process tells its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Success; for `verify`: no evidence that the suspect trained on the release.
+    Success = 0,
+    /// `verify`: the suspect trained on the protected release.
+    Trained = 1,
+    /// Any error (one line on stderr).
+    Error = 2,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// Puts a given flag's value into its setting.
+pub fn set<T>(slot: &mut T, flag: Option<T>) {
+    if let Some(v) = flag {
+        *slot = v;
+    }
+}
+
+/// Reads a TOML settings file (every field optional) or takes the defaults.
+pub fn from_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result<T> {
+    let Some(p) = path else { return Ok(T::default()) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: invalid settings file", p.display()))
+}
+
+/// `key = value` lines of a settings type's defaults, for `--help`.
+pub fn defaults_help<T: serde::Serialize + Default>(title: &str) -> String {
+    let text = toml::to_string(&T::default()).unwrap_or_default();
+    format!("{title}\n{}", text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, "count = 30\nsteps = 5\n").unwrap();
+        let mut c: honeyimage::config::ProtectConfig = from_toml(Some(&p)).unwrap();
+        assert_eq!((c.count, c.steps, c.epsilon), (30, 5, 4.0));
+        set(&mut c.count, Some(7));
+        set(&mut c.steps, None);
+        assert_eq!((c.count, c.steps), (7, 5));
+        std::fs::write(&p, "cuont = 3\n").unwrap();
+        let e = format!("{:#}", from_toml::<honeyimage::config::ProtectConfig>(Some(&p)).unwrap_err());
+        assert!(e.contains("p.toml") && e.contains("cuont"), "{e}");
+        assert_eq!(ExitCode::from(ExitStatus::Trained), ExitCode::from(1));
+        assert!(defaults_help::<honeyimage::config::ProtectConfig>("Defaults:").contains("count = 100"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Every setting the library takes, as plain serde types with their range
+//! checks, in one leaf module: the key, the pipelines and the CLI all read
+//! them from here, and nothing here depends on the pipelines.
+mod eval;
+mod model;
+mod protect;
+mod train;
+mod verify;
+
+pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel};
+pub use model::{Arch, ModelConfig};
+pub use protect::{ProtectConfig, Selection};
+pub use train::TrainConfig;
+pub use verify::VerifyConfig;

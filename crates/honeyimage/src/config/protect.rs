@@ -1,0 +1,115 @@
+//! Protection parameters: how candidates are chosen and perturbed. They are
+//! recorded in the key, so the key module depends on this leaf module, not
+//! on the pipeline that uses it.
+use serde::{Deserialize, Serialize};
+
+use super::{Arch, TrainConfig};
+use crate::{Error, Result};
+
+/// How candidates are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The hardest (the method).
+    #[default]
+    Hard,
+    /// Uniformly at random, stratified by class (a baseline).
+    Random,
+}
+
+/// Protection parameters; recorded in the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProtectConfig {
+    /// N: HoneyImages released (as many more are withheld as controls).
+    pub count: usize,
+    /// L-inf budget in 8-bit units (4 = 4/255).
+    pub epsilon: f64,
+    /// PGD step in 8-bit units.
+    pub alpha: f64,
+    /// Outer iterations T.
+    pub steps: usize,
+    /// K folds of out-of-fold proxies.
+    pub folds: usize,
+    /// Proxy architectures (each fold gets one proxy per architecture).
+    pub proxy_archs: Vec<Arch>,
+    /// Width parameter of the proxies (None: each architecture's default).
+    pub proxy_width: Option<usize>,
+    /// Proxy training settings.
+    pub proxy_train: TrainConfig,
+    /// In-model SGD steps per outer iteration.
+    pub inner_steps: usize,
+    /// In-model learning rate.
+    pub inner_lr: f64,
+    /// Ordinary samples mixed into each in-model batch.
+    pub inner_batch: usize,
+    /// Skip this fraction of the hardest samples of each class.
+    pub skip_hardest: f64,
+    /// How candidates are chosen (`random` is the random-sample baseline).
+    pub selection: Selection,
+    /// Stealthiness floor: every HoneyImage keeps SSIM >= this to its original (0 disables).
+    pub min_ssim: f64,
+    /// Also run the same optimisation on random (not hard) samples, to show
+    /// that hardness matters (reported in the summary, not released).
+    pub random_baseline: bool,
+    /// Master seed: folds, R/W split, proxies, optimisation.
+    pub seed: u64,
+    /// Number of classes when it must not be inferred from the labels
+    /// (None: a class no sample carries is refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<usize>,
+}
+
+impl Default for ProtectConfig {
+    fn default() -> Self {
+        ProtectConfig {
+            count: 100,
+            epsilon: 4.0,
+            alpha: 0.4,
+            steps: 20,
+            folds: 2,
+            proxy_archs: vec![Arch::SmallCnn],
+            proxy_width: None,
+            proxy_train: TrainConfig { epochs: 4, ..TrainConfig::default() },
+            inner_steps: 2,
+            inner_lr: 0.01,
+            inner_batch: 128,
+            skip_hardest: 0.0,
+            selection: Selection::Hard,
+            min_ssim: 0.99,
+            random_baseline: true,
+            seed: 0,
+            num_classes: None,
+        }
+    }
+}
+
+impl ProtectConfig {
+    /// Range checks, before anything runs.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |w: &str, m: String| Err(Error::invalid(w, m));
+        if self.count == 0 {
+            return bad("count", "must be >= 1".into());
+        }
+        if !(self.epsilon > 0.0 && self.epsilon <= 255.0) {
+            return bad("epsilon", format!("{} (8-bit units, must be in (0, 255])", self.epsilon));
+        }
+        if !(self.alpha > 0.0 && self.alpha.is_finite()) {
+            return bad("alpha", format!("{} (must be > 0)", self.alpha));
+        }
+        if self.folds < 2 {
+            return bad("folds", format!("{} (need at least 2 so every sample has a proxy that never saw it)", self.folds));
+        }
+        if self.proxy_archs.is_empty() {
+            return bad("proxy architectures", "none given".into());
+        }
+        if !(0.0..1.0).contains(&self.min_ssim) {
+            return bad("min-ssim", format!("{} (must be in [0, 1))", self.min_ssim));
+        }
+        if !(0.0..0.5).contains(&self.skip_hardest) {
+            return bad("skip-hardest", format!("{} (must be in [0, 0.5))", self.skip_hardest));
+        }
+        self.proxy_train.validate()
+    }
+}
+

@@ -1,0 +1,142 @@
+//! The plan of an evaluation: which methods run and which suspects are
+//! trained, on what data, judged by which methods' keys. Pure: no data is
+//! touched, so the population can be checked before hours of training.
+use crate::config::{EvalConfig, Arch};
+use honeyimage_report::{Method, Role};
+
+/// Where a suspect's training data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DataRef {
+    /// A method's release.
+    Release(Method),
+    /// Same-distribution data disjoint from the private set.
+    Disjoint,
+    /// The HoneyImage release minus R (the hardest negative).
+    MinusHoney,
+    /// The private data itself (harmlessness reference).
+    Original,
+}
+
+/// One suspect to train and judge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Unique name; `all/` stands for every method that judges it.
+    pub name: String,
+    /// Its training data.
+    pub data: DataRef,
+    /// Infringing or clean.
+    pub role: Role,
+    /// Architecture.
+    pub arch: Arch,
+    /// Width parameter (None: the paper's).
+    pub width: Option<usize>,
+    /// Training seed.
+    pub seed: u64,
+    /// Methods whose keys judge this model.
+    pub judged_by: Vec<Method>,
+}
+
+impl Job {
+    /// `arch` or `arch-wW`, as results name it.
+    pub fn arch_label(&self) -> String {
+        format!("{}{}", self.arch, self.width.map(|w| format!("-w{w}")).unwrap_or_default())
+    }
+
+    /// The name under which `method` reports this suspect.
+    pub fn result_name(&self, method: Method) -> String {
+        self.name.replace("all/", &format!("{method}/"))
+    }
+
+    /// File-system safe name of the cached result.
+    pub fn file_stem(&self) -> String {
+        self.name.replace('/', "__")
+    }
+}
+
+/// The methods and suspects of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// HoneyImage first, then the enabled baselines.
+    pub methods: Vec<Method>,
+    /// Every suspect, in the order they are trained.
+    pub jobs: Vec<Job>,
+}
+
+/// The methods a configuration enables, HoneyImage first.
+pub fn methods(config: &EvalConfig) -> Vec<Method> {
+    let b = &config.baselines;
+    let mut m = vec![Method::HoneyImage];
+    for (on, method) in [(b.random_pgd, Method::RandomPgd), (b.hard_unperturbed, Method::HardUnperturbed), (b.badnets, Method::BadNets)] {
+        if on {
+            m.push(method);
+        }
+    }
+    m
+}
+
+/// The whole population.
+pub fn plan(config: &EvalConfig) -> Plan {
+    let methods = methods(config);
+    let mut jobs = Vec::new();
+    for spec in &config.archs {
+        let arch = format!("{}{}", spec.arch, spec.width.map(|w| format!("-w{w}")).unwrap_or_default());
+        let mk = |prefix: &str, role: Role, data: DataRef, seed: u64, judged_by: Vec<Method>| Job {
+            name: format!("{prefix}/{role}/{arch}/s{seed}"),
+            data,
+            role,
+            arch: spec.arch,
+            width: spec.width,
+            seed,
+            judged_by,
+        };
+        for &seed in &spec.seeds {
+            let honey = Method::HoneyImage;
+            jobs.push(mk(honey.as_str(), Role::Infringing, DataRef::Release(honey), seed, vec![honey]));
+            jobs.push(mk("all", Role::CleanDisjoint, DataRef::Disjoint, seed, methods.clone()));
+            if config.minus_honey {
+                jobs.push(mk(honey.as_str(), Role::CleanMinusHoney, DataRef::MinusHoney, seed, vec![honey]));
+            }
+            if spec.seeds.iter().take(config.original_seeds.max(1)).any(|&s| s == seed) {
+                jobs.push(mk("all", Role::Original, DataRef::Original, seed, methods.clone()));
+            }
+        }
+        for &seed in spec.seeds.iter().take(config.baselines.seeds_per_arch) {
+            for &m in &methods[1..] {
+                jobs.push(mk(m.as_str(), Role::Infringing, DataRef::Release(m), seed, vec![m]));
+            }
+        }
+    }
+    Plan { methods, jobs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ArchSpec;
+
+    #[test]
+    fn population_of_the_default_experiment() {
+        let mut c = EvalConfig::default();
+        c.archs = vec![ArchSpec { arch: Arch::SmallCnn, width: None, seeds: vec![0, 1] }];
+        let p = plan(&c);
+        assert_eq!(p.methods, vec![Method::HoneyImage, Method::RandomPgd, Method::HardUnperturbed, Method::BadNets]);
+        let names: Vec<&str> = p.jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "honeyimage/infringing/small-cnn/s0",
+                "all/clean-disjoint/small-cnn/s0",
+                "honeyimage/clean-minus-honey/small-cnn/s0",
+                "all/original/small-cnn/s0",
+                "honeyimage/infringing/small-cnn/s1",
+                "all/clean-disjoint/small-cnn/s1",
+                "honeyimage/clean-minus-honey/small-cnn/s1",
+                "random-pgd/infringing/small-cnn/s0",
+                "hard-unperturbed/infringing/small-cnn/s0",
+                "badnets/infringing/small-cnn/s0",
+            ]
+        );
+        assert_eq!(p.jobs[1].result_name(Method::BadNets), "badnets/clean-disjoint/small-cnn/s0");
+        assert!(p.jobs.iter().filter(|j| j.role.is_clean()).all(|j| j.data != DataRef::Release(Method::HoneyImage)));
+    }
+}

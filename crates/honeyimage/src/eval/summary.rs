@@ -1,0 +1,208 @@
+//! From the judged suspects to the results: per-method detection quality
+//! (AUROC with a bootstrap interval, TPR/TNR at the decision rule, TPR at low
+//! FPR, the paper's tau rule), harmlessness (paired accuracy drop),
+//! stealthiness of the HoneyImages and the training-length curve.
+use honeyimage_report::results::{CurvePoint, EpochPoint, Example, FprAt, KeyPopulation, MethodSummary, Stealth, SuspectResult};
+use honeyimage_report::{Method, Role};
+
+use crate::config::EvalConfig;
+use crate::key::KeyBody;
+use crate::Result;
+
+/// The paper's tau rule over one method's suspects.
+struct TauSummary {
+    auroc: Option<f64>,
+    tau: Option<f64>,
+    tpr: Option<f64>,
+    tnr: Option<f64>,
+    roc: Vec<honeyimage_stats::RocPoint>,
+}
+
+fn tau_summary(pos: &[&SuspectResult], neg: &[&SuspectResult], fpr: f64) -> Result<TauSummary> {
+    let p: Vec<f64> = pos.iter().map(|s| s.tau_score).filter(|x| x.is_finite()).collect();
+    let n: Vec<f64> = neg.iter().map(|s| s.tau_score).filter(|x| x.is_finite()).collect();
+    if p.is_empty() || n.is_empty() {
+        return Ok(TauSummary { auroc: None, tau: None, tpr: None, tnr: None, roc: vec![] });
+    }
+    let tau = honeyimage_stats::calibrate_threshold(&n, fpr)?;
+    Ok(TauSummary {
+        auroc: Some(honeyimage_stats::auroc(&p, &n)?),
+        tau: Some(tau),
+        tpr: Some(p.iter().filter(|&&x| x > tau).count() as f64 / p.len() as f64),
+        tnr: Some(n.iter().filter(|&&x| x <= tau).count() as f64 / n.len() as f64),
+        roc: honeyimage_stats::roc_curve(&p, &n)?,
+    })
+}
+
+/// Accuracy drops (points) of infringing suspects against the same
+/// architecture and seed trained on the original data.
+fn accuracy_drops(pos: &[&SuspectResult], mine: &[&SuspectResult]) -> Vec<f64> {
+    pos.iter()
+        .filter_map(|s| mine.iter().find(|o| o.role == Role::Original && o.arch == s.arch && o.seed == s.seed).map(|o| 100.0 * (o.test_accuracy - s.test_accuracy)))
+        .collect()
+}
+
+/// Detection quality and harmlessness of one method.
+pub fn summarise_method(m: Method, suspects: &[SuspectResult], config: &EvalConfig) -> Result<MethodSummary> {
+    let mine: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == m && s.key == 0).collect();
+    let pos: Vec<&SuspectResult> = mine.iter().copied().filter(|s| s.role.is_infringing()).collect();
+    let neg: Vec<&SuspectResult> = mine.iter().copied().filter(|s| s.role.is_clean()).collect();
+    let ps: Vec<f64> = pos.iter().map(|s| s.statistic).collect();
+    let ns: Vec<f64> = neg.iter().map(|s| s.statistic).collect();
+    let have = !ps.is_empty() && !ns.is_empty();
+    let frac = |v: &[&SuspectResult], f: &dyn Fn(&SuspectResult) -> bool| v.iter().filter(|s| f(s)).count() as f64 / v.len().max(1) as f64;
+    let at = |fpr: f64| -> Result<Option<f64>> { Ok(if have { honeyimage_stats::tpr_at_fpr(&ps, &ns, fpr)?.map(|x| x.0) } else { None }) };
+    let tau = tau_summary(&pos, &neg, config.tau_fpr)?;
+    let drops = accuracy_drops(&pos, &mine);
+    Ok(MethodSummary {
+        method: m,
+        n_infringing: pos.len(),
+        n_clean: neg.len(),
+        auroc: if have { honeyimage_stats::auroc(&ps, &ns)? } else { f64::NAN },
+        auroc_ci: if have { honeyimage_stats::auroc_bootstrap_ci(&ps, &ns, 2000, 0.95, config.seed)? } else { (f64::NAN, f64::NAN) },
+        tpr: frac(&pos, &|s| s.verdict),
+        tnr: frac(&neg, &|s| !s.verdict),
+        tpr_at_1pct_fpr: at(0.01)?,
+        tpr_at_01pct_fpr: at(0.001)?,
+        roc: if have { honeyimage_stats::roc_curve(&ps, &ns)? } else { vec![] },
+        tau_auroc: tau.auroc,
+        tau: tau.tau,
+        tau_tpr: tau.tpr,
+        tau_tnr: tau.tnr,
+        tau_roc: tau.roc,
+        infringing_test_accuracy: pos.iter().map(|s| s.test_accuracy).sum::<f64>() / pos.len().max(1) as f64,
+        accuracy_drop_points: (!drops.is_empty()).then(|| drops.iter().sum::<f64>() / drops.len() as f64),
+        accuracy_drop_ci95: honeyimage_stats::mean_t_interval(&drops, 0.95).ok(),
+        accuracy_drop_pairs: drops.len(),
+    })
+}
+
+/// Stealthiness of the key's HoneyImages (R and W), with LPIPS when weights are given.
+pub fn stealth(k: &KeyBody, lpips_weights: Option<&std::path::Path>) -> Result<Stealth> {
+    let d = &k.dataset;
+    let samples: Vec<_> = k.released.iter().chain(&k.withheld).collect();
+    let sim = crate::protect::similarity(samples.iter().map(|s| (&s.original.0[..], &s.honey.0[..])), d.height, d.width, d.channels);
+    let lpips_stl = match lpips_weights {
+        Some(p) => {
+            let net = crate::lpips::Lpips::load(p, crate::default_device())?;
+            let a: Vec<u8> = samples.iter().flat_map(|s| s.original.0.iter().copied()).collect();
+            let b: Vec<u8> = samples.iter().flat_map(|s| s.honey.0.iter().copied()).collect();
+            let dist = net.distance(&a, &b, samples.len(), d.height, d.width, d.channels)?;
+            Some(1.0 - dist.iter().sum::<f64>() / dist.len() as f64)
+        }
+        None => None,
+    };
+    Ok(Stealth { ssim_mean: sim.ssim_mean, ssim_min: sim.ssim_min, psnr_mean: sim.psnr_mean, linf_max: sim.linf_max, lpips_stl })
+}
+
+/// One released HoneyImage per class, for the report's grid.
+pub fn examples(k: &KeyBody) -> Vec<Example> {
+    k.dataset
+        .class_names
+        .iter()
+        .enumerate()
+        .filter_map(|(ci, name)| {
+            k.released.iter().find(|s| s.label as usize == ci).map(|s| Example {
+                class_name: name.clone(),
+                height: k.dataset.height,
+                width: k.dataset.width,
+                channels: k.dataset.channels,
+                original: s.original.0.clone(),
+                honey: s.honey.0.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a suspect is one of the clean models judged by every key.
+fn clean_for_keys(s: &SuspectResult) -> bool {
+    s.method == Method::HoneyImage && (s.role.is_clean() || s.role == Role::Original)
+}
+
+/// Pooled rate of p < alpha over the pairs of the keys in `keys`.
+fn pooled_rate(by_key: &[Vec<f64>], keys: &[usize], alpha: f64) -> f64 {
+    let (hit, n) = keys.iter().fold((0usize, 0usize), |(h, n), &k| (h + by_key[k].iter().filter(|&&p| p < alpha).count(), n + by_key[k].len()));
+    hit as f64 / n.max(1) as f64
+}
+
+/// 95% percentile bootstrap interval of the pooled rate, resampling keys.
+fn key_bootstrap(by_key: &[Vec<f64>], alpha: f64, seed: u64) -> (f64, f64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xb007);
+    let k = by_key.len();
+    let mut rates: Vec<f64> = (0..2000).map(|_| pooled_rate(by_key, &(0..k).map(|_| rng.gen_range(0..k)).collect::<Vec<_>>(), alpha)).collect();
+    rates.sort_by(f64::total_cmp);
+    (rates[49], rates[1949])
+}
+
+/// The clean p-values over every (key, clean model) pair, against uniform.
+pub fn key_population(suspects: &[SuspectResult], keys: usize, seed: u64) -> Result<Option<KeyPopulation>> {
+    let clean: Vec<&SuspectResult> = suspects.iter().filter(|s| clean_for_keys(s) && s.p_value.is_finite()).collect();
+    if clean.is_empty() {
+        return Ok(None);
+    }
+    let mut by_key = vec![Vec::new(); keys];
+    clean.iter().filter(|s| s.key < keys).for_each(|s| by_key[s.key].push(s.p_value));
+    let mut all: Vec<f64> = by_key.iter().flatten().copied().collect();
+    all.sort_by(f64::total_cmp);
+    let (ks_d, ks_p) = honeyimage_stats::ks_uniform(&all)?;
+    let fpr = [0.05, 0.01, 0.001]
+        .into_iter()
+        .map(|alpha| -> Result<FprAt> {
+            let flagged = all.iter().filter(|&&p| p < alpha).count();
+            Ok(FprAt {
+                alpha,
+                flagged,
+                rate: flagged as f64 / all.len() as f64,
+                ci95: honeyimage_stats::binomial_ci(flagged as u64, all.len() as u64, 0.95)?,
+                key_bootstrap_ci95: key_bootstrap(&by_key, alpha, seed),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(KeyPopulation { keys, clean_models: by_key[0].len(), pairs: all.len(), ks_d, ks_p, fpr, clean_p_values: all }))
+}
+
+/// The median (upper middle for even counts), NaN when empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// AUROC and median p of HoneyImage suspects at one training length.
+fn curve_point(honey: &[&SuspectResult], epoch: usize) -> Option<CurvePoint> {
+    let at = |s: &&&SuspectResult| s.curve.iter().find(|p| p.epoch == epoch).cloned();
+    let pos: Vec<EpochPoint> = honey.iter().filter(|s| s.role.is_infringing()).filter_map(|s| at(&s)).collect();
+    let neg: Vec<EpochPoint> = honey.iter().filter(|s| s.role.is_clean()).filter_map(|s| at(&s)).collect();
+    if pos.is_empty() || neg.is_empty() {
+        return None;
+    }
+    let st = |p: &EpochPoint| -p.p_value.max(1e-300).log10();
+    let auroc = honeyimage_stats::auroc(&pos.iter().map(st).collect::<Vec<_>>(), &neg.iter().map(st).collect::<Vec<_>>()).unwrap_or(f64::NAN);
+    Some(CurvePoint {
+        epoch,
+        auroc,
+        median_p_infringing: median(pos.iter().map(|p| p.p_value).collect()),
+        median_p_clean: median(neg.iter().map(|p| p.p_value).collect()),
+        mean_train_accuracy: pos.iter().map(|p| p.train_accuracy).sum::<f64>() / pos.len() as f64,
+    })
+}
+
+/// Verification power against training length (HoneyImage suspects).
+pub fn curve_points(suspects: &[SuspectResult], config: &EvalConfig) -> Vec<CurvePoint> {
+    let mut epochs: Vec<usize> = config.curve_epochs.iter().copied().filter(|&e| e < config.suspect_train.epochs).collect();
+    epochs.push(config.suspect_train.epochs);
+    let honey: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == Method::HoneyImage && s.key == 0).collect();
+    epochs.into_iter().filter_map(|e| curve_point(&honey, e)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_takes_the_upper_middle() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert!(median(vec![]).is_nan());
+    }
+}

@@ -1,0 +1,313 @@
+//! The suspects: each job's training data assembled, its model trained
+//! (verified along the way for the training-length curve) and judged by
+//! every method that the plan names, through the same `Oracle` interface as
+//! `verify`. Each finished job's results are cached in the run folder.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use honeyimage_data::Dataset;
+use honeyimage_report::results::{EpochPoint, SuspectResult};
+use honeyimage_report::{Method, Role};
+
+use super::data::EvalData;
+use super::plan::{DataRef, Job};
+use super::releases::{Judge, Releases};
+use super::EvalEvent;
+use crate::config::{EvalConfig, ModelConfig, TrainConfig, VerifyConfig};
+use crate::fsio::{read_json, write_json};
+use crate::key::KeyBody;
+use crate::model::{channel_stats, Model};
+use crate::query::ModelOracle;
+use crate::tensors::TensorSet;
+use crate::train::{train, TrainEvent, TrainReport};
+use crate::verify::verify;
+use crate::Result;
+
+/// Training sets, loaded once and shared by the jobs that use them.
+pub struct DataCache<'a> {
+    data: &'a EvalData,
+    releases: &'a Releases,
+    format: Option<honeyimage_data::Format>,
+    loaded: BTreeMap<DataRef, Dataset>,
+}
+
+impl<'a> DataCache<'a> {
+    /// An empty cache over the run's data and releases.
+    pub fn new(data: &'a EvalData, releases: &'a Releases, format: Option<honeyimage_data::Format>) -> Self {
+        DataCache { data, releases, format, loaded: BTreeMap::new() }
+    }
+
+    /// The training set a job names.
+    pub fn get(&mut self, what: DataRef) -> Result<&Dataset> {
+        if !self.loaded.contains_key(&what) {
+            let ds = match what {
+                DataRef::Release(m) => self.releases.load(m, self.format)?,
+                DataRef::Disjoint => self.data.disjoint.clone(),
+                DataRef::Original => self.data.original.clone(),
+                DataRef::MinusHoney => minus_released(&self.releases.load(Method::HoneyImage, self.format)?, self.releases.honey_key()),
+            };
+            self.loaded.insert(what, ds);
+        }
+        Ok(&self.loaded[&what])
+    }
+}
+
+/// The release without its HoneyImages (R): the hardest clean negative.
+/// Key indices refer to D; the release lacks W, so they shift down.
+pub fn minus_released(release: &Dataset, key: &KeyBody) -> Dataset {
+    let withheld: Vec<usize> = key.withheld.iter().map(|s| s.index).collect();
+    let pos = |i: usize| i - withheld.iter().filter(|&&w| w < i).count();
+    let mut drop = vec![false; release.len()];
+    key.released.iter().for_each(|s| drop[pos(s.index)] = true);
+    release.subset(&(0..release.len()).filter(|&i| !drop[i]).collect::<Vec<_>>())
+}
+
+/// A trained suspect.
+struct Trained {
+    model: Model,
+    report: TrainReport,
+    config: TrainConfig,
+    curve: Vec<EpochPoint>,
+}
+
+/// Trains a job's model, verifying it with the HoneyImage key at the curve's epochs.
+fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, honey_key: &KeyBody, vcfg: &VerifyConfig, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Trained> {
+    let device = crate::default_device();
+    let mut mc = ModelConfig::new(job.arch, ds.channels, ds.height, ds.width, ds.class_names.clone(), channel_stats(ds));
+    if let Some(w) = job.width {
+        mc.arch_width = w;
+    }
+    let model = Model::new(mc, device, job.seed.wrapping_add(1000))?;
+    let tc = TrainConfig { seed: job.seed, ..config.suspect_train.clone() };
+    let set = TensorSet::from_dataset(ds, device)?;
+    let along = job.judged_by.contains(&Method::HoneyImage);
+    let (mut curve, mut curve_err) = (Vec::new(), None);
+    let report = train(&model, &set, &tc, &mut |ev| {
+        if let TrainEvent::Epoch { epoch, accuracy, .. } = &ev {
+            let e = epoch + 1;
+            if along && config.curve_epochs.contains(&e) && e < tc.epochs {
+                let mut o = ModelOracle { model: &model, name: job.name.clone() };
+                match verify(honey_key, &mut o, &VerifyConfig { permutations: 1000, ..vcfg.clone() }) {
+                    Ok(v) => curve.push(EpochPoint { epoch: e, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: *accuracy }),
+                    Err(err) => curve_err = Some(err),
+                }
+            }
+        }
+        on_event(EvalEvent::Train(ev));
+    })?;
+    match curve_err {
+        Some(e) => Err(e),
+        None => Ok(Trained { model, report, config: tc, curve }),
+    }
+}
+
+/// One method's judgement of a trained suspect.
+fn judge(job: &Job, t: &Trained, method: Method, releases: &Releases, test: &Dataset, test_accuracy: f64, alpha: f64, vcfg: &VerifyConfig) -> Result<SuspectResult> {
+    let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
+    let mut r = SuspectResult {
+        name: job.result_name(method),
+        key: 0,
+        method,
+        role: job.role,
+        arch: job.arch_label(),
+        seed: job.seed,
+        epochs: t.config.epochs,
+        train_accuracy: t.report.final_train_accuracy,
+        test_accuracy,
+        p_value: f64::NAN,
+        statistic: f64::NAN,
+        tau_score: f64::NAN,
+        effect_size: f64::NAN,
+        label_only_p: f64::NAN,
+        verdict: false,
+        curve: Vec::new(),
+    };
+    match &releases.judges[&method] {
+        Judge::Key(k) => {
+            let v = verify(k, &mut o, vcfg)?;
+            (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
+            if method == Method::HoneyImage {
+                r.curve = t.curve.clone();
+                r.curve.push(EpochPoint { epoch: t.config.epochs, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: t.report.final_train_accuracy });
+            }
+        }
+        Judge::Watermark(wm) => (r.p_value, r.effect_size) = wm.config.verify(&mut o, test, 500)?,
+    }
+    r.statistic = -r.p_value.max(1e-300).log10();
+    r.verdict = r.p_value < alpha;
+    Ok(r)
+}
+
+/// One line per method for the progress display.
+pub fn outcome_line(r: &[SuspectResult]) -> String {
+    r.iter()
+        .map(|s| format!("{}: train acc {:.3}, test acc {:.3}, p {:.2e}{}", s.method, s.train_accuracy, s.test_accuracy, s.p_value, if s.verdict { " FLAGGED" } else { "" }))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether every HoneyImage key judges this job's model: clean models
+/// (including the owner's own model on D), never the infringing ones.
+pub fn judged_by_all_keys(job: &Job) -> bool {
+    job.judged_by.contains(&Method::HoneyImage) && (job.role.is_clean() || job.role == Role::Original)
+}
+
+/// `base` (a HoneyImage judgement of the same model) judged again with key `j`.
+fn judge_with_key(oracle: &mut dyn crate::query::Oracle, base: &SuspectResult, key: &KeyBody, j: usize, alpha: f64, vcfg: &VerifyConfig) -> Result<SuspectResult> {
+    let v = verify(key, oracle, vcfg)?;
+    let mut r = SuspectResult { name: format!("{}@k{j}", base.name), key: j, curve: Vec::new(), ..base.clone() };
+    (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
+    r.statistic = -r.p_value.max(1e-300).log10();
+    r.verdict = r.p_value < alpha;
+    Ok(r)
+}
+
+/// Where key `j`'s judgement of a job is cached.
+fn key_result_path(run_dir: &Path, stem: &str, j: usize) -> std::path::PathBuf {
+    run_dir.join("suspects").join(format!("{stem}@k{j}.json"))
+}
+
+/// Shared settings of the judging steps.
+struct Ctx<'a> {
+    config: &'a EvalConfig,
+    releases: &'a Releases,
+    data: &'a EvalData,
+    run_dir: &'a Path,
+    vcfg: VerifyConfig,
+    test_set: TensorSet,
+}
+
+/// Trains (or finds) one job's model and judges it with every method and,
+/// for clean models, every key.
+fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
+    let stem = job.file_stem();
+    let res_path = cx.run_dir.join("suspects").join(format!("{stem}.json"));
+    let model_dir = cx.run_dir.join("models").join(&stem);
+    let extra: Vec<usize> = if judged_by_all_keys(job) { (1..cx.config.keys).filter(|&j| !key_result_path(cx.run_dir, &stem, j).exists()).collect() } else { Vec::new() };
+    let mut main = read_json::<Vec<SuspectResult>>(&res_path)?;
+    let cached = main.is_some() && extra.is_empty();
+    let mut trained = None;
+    if main.is_none() || (!extra.is_empty() && !model_dir.join("config.json").exists()) {
+        let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
+        if main.is_none() {
+            let acc = t.model.accuracy(&cx.test_set, 512);
+            let out = job.judged_by.iter().map(|&m| judge(job, &t, m, cx.releases, &cx.data.test, acc, cx.config.alpha, &cx.vcfg)).collect::<Result<Vec<_>>>()?;
+            write_json(&res_path, &out)?;
+            main = Some(out);
+        }
+        if judged_by_all_keys(job) && cx.config.keys > 1 {
+            t.model.save(&model_dir, &crate::model::ModelCard { train_config: Some(t.config.clone()), report: Some(t.report.clone()), ..crate::model::ModelCard::new(format!("evaluation suspect {}", job.name)) })?;
+        }
+        trained = Some(t.model);
+    }
+    let mut out = main.unwrap_or_default();
+    if let Some(base) = out.iter().find(|r| r.method == Method::HoneyImage).cloned().filter(|_| judged_by_all_keys(job)) {
+        let mut model = trained;
+        for j in 1..cx.config.keys {
+            let path = key_result_path(cx.run_dir, &stem, j);
+            let r = match read_json::<SuspectResult>(&path)? {
+                Some(r) => r,
+                None => {
+                    if model.is_none() {
+                        model = Some(Model::load(&model_dir, crate::default_device())?.0);
+                    }
+                    let m = model.as_ref().expect("loaded above");
+                    let mut o = ModelOracle { model: m, name: job.name.clone() };
+                    let r = judge_with_key(&mut o, &base, cx.releases.key(j), j, cx.config.alpha, &cx.vcfg)?;
+                    write_json(&path, &r)?;
+                    r
+                }
+            };
+            out.push(r);
+        }
+    }
+    on_event(EvalEvent::JobDone { name: job.name.clone(), cached, outcome: outcome_line(&out[..job.judged_by.len().min(out.len())]) });
+    Ok(out)
+}
+
+/// Trains and judges every job not already finished in `run_dir`.
+pub fn run_all(config: &EvalConfig, jobs: &[Job], data: &EvalData, releases: &Releases, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
+    let cx = Ctx {
+        config,
+        releases,
+        data,
+        run_dir,
+        vcfg: VerifyConfig { alpha: config.alpha, permutations: 20_000, ..VerifyConfig::default() },
+        test_set: TensorSet::from_dataset(&data.test, crate::default_device())?,
+    };
+    let mut cache = DataCache::new(data, releases, config.format);
+    let mut suspects = Vec::new();
+    for job in jobs {
+        on_event(EvalEvent::JobStart { name: job.name.clone() });
+        suspects.extend(run_job(job, &cx, &mut cache, on_event)?);
+    }
+    for ext in &config.external_clean {
+        on_event(EvalEvent::JobStart { name: format!("external/{}", ext.name) });
+        suspects.extend(run_external(ext, &cx)?);
+    }
+    Ok(suspects)
+}
+
+/// Top-1 accuracy of any suspect on the test set.
+fn oracle_accuracy(o: &mut dyn crate::query::Oracle, test: &Dataset) -> Result<f64> {
+    let (h, w, c) = (test.height, test.width, test.channels);
+    let mut correct = 0usize;
+    for start in (0..test.len()).step_by(256) {
+        let idx: Vec<usize> = (start..(start + 256).min(test.len())).collect();
+        let px: Vec<u8> = idx.iter().flat_map(|&i| test.image(i).iter().copied()).collect();
+        let rows = o.predict(&px, idx.len(), h, w, c)?;
+        let top = |r: &Vec<f64>| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+        correct += idx.iter().zip(&rows).filter(|(&i, r)| top(r) == test.labels[i] as usize).count();
+    }
+    Ok(correct as f64 / test.len().max(1) as f64)
+}
+
+/// A model trained elsewhere, judged by every HoneyImage key (cached per key).
+fn run_external(ext: &crate::config::ExternalModel, cx: &Ctx) -> Result<Vec<SuspectResult>> {
+    let target = ext.path.display().to_string();
+    let mut o = crate::query::open(&target, &crate::query::OpenOptions::default(), crate::default_device())?;
+    let stem = format!("external__{}", ext.name.replace('/', "_"));
+    let base_path = cx.run_dir.join("suspects").join(format!("{stem}.json"));
+    let base = match read_json::<SuspectResult>(&base_path)? {
+        Some(b) => b,
+        None => {
+            let acc = oracle_accuracy(o.as_mut(), &cx.data.test)?;
+            let blank = SuspectResult {
+                name: format!("honeyimage/{}/external-{}/{}", ext.role, ext.arch, ext.name),
+                key: 0,
+                method: Method::HoneyImage,
+                role: ext.role,
+                arch: format!("external-{}", ext.arch),
+                seed: 0,
+                epochs: 0,
+                train_accuracy: f64::NAN,
+                test_accuracy: acc,
+                p_value: f64::NAN,
+                statistic: f64::NAN,
+                tau_score: f64::NAN,
+                effect_size: f64::NAN,
+                label_only_p: f64::NAN,
+                verdict: false,
+                curve: Vec::new(),
+            };
+            let mut b = judge_with_key(o.as_mut(), &blank, cx.releases.key(0), 0, cx.config.alpha, &cx.vcfg)?;
+            b.name = blank.name;
+            write_json(&base_path, &b)?;
+            b
+        }
+    };
+    let mut out = vec![base.clone()];
+    for j in 1..cx.config.keys {
+        let path = key_result_path(cx.run_dir, &stem, j);
+        let r = match read_json::<SuspectResult>(&path)? {
+            Some(r) => r,
+            None => {
+                let r = judge_with_key(o.as_mut(), &base, cx.releases.key(j), j, cx.config.alpha, &cx.vcfg)?;
+                write_json(&path, &r)?;
+                r
+            }
+        };
+        out.push(r);
+    }
+    Ok(out)
+}

@@ -1,0 +1,38 @@
+//! Stage 2 of protect (SPEC section 1): hardness. Each sample's score is the
+//! mean cross-entropy, over the proxy architectures, of the proxies of the
+//! one fold that never saw it.
+use serde::{Deserialize, Serialize};
+
+use super::proxies::Proxies;
+use crate::tensors::{to_vec_f64, TensorSet};
+use crate::Result;
+
+/// Out-of-fold hardness of every sample, and how good the proxies were.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hardness {
+    /// Per-sample hardness (out-of-fold loss), in dataset order.
+    #[serde(rename = "hardness")]
+    pub scores: Vec<f64>,
+    /// Accuracy of each proxy on its held-out fold, fold after fold.
+    pub proxy_fold_accuracy: Vec<f64>,
+}
+
+/// Scores every sample with the proxies of the fold that held it out.
+pub fn score(proxies: &Proxies, data: &TensorSet, folds: &[Vec<usize>]) -> Result<Hardness> {
+    let mut scores = vec![0.0; data.len()];
+    let mut accs = Vec::new();
+    for (models, fold) in proxies.iter().zip(folds) {
+        let held = data.select(fold);
+        let mut sum = vec![0.0; fold.len()];
+        for m in models {
+            accs.push(m.accuracy(&held, 512));
+            for (s, l) in sum.iter_mut().zip(to_vec_f64(&m.losses(&held, 512))?) {
+                *s += l / models.len() as f64;
+            }
+        }
+        for (&i, l) in fold.iter().zip(sum) {
+            scores[i] = l;
+        }
+    }
+    Ok(Hardness { scores, proxy_fold_accuracy: accs })
+}
