@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints the SHA-256 of the key and of every release file that a small,
+# Prints the SHA-256 of the key body (without its random commitment nonce)
+# and of every release file that a small,
 # fixed `honeyimage protect` run writes (3000 Fashion-MNIST training images,
 # N = 20, 2 proxy epochs, T = 6, one libtorch thread). A refactoring that
 # must not change results is checked by running this before and after it
@@ -25,4 +26,12 @@ sub("t10k-images-idx3-ubyte", 500, 16, 784); sub("t10k-labels-idx1-ubyte", 500, 
 PY
 "${HONEYIMAGE_BIN:-./target/release/honeyimage}" protect --data "$dir/data" --out "$dir/release" --key "$dir/key.json" \
   --count 20 --proxy-epochs 2 --steps 6 --seed 7 >/dev/null 2>"$dir/protect.log"
-cd "$dir" && sha256sum key.json release/*
+cd "$dir"
+python3 - <<'PY2'
+import hashlib, json
+body = json.loads(open("key.json", "rb").read().split(b"\n", 1)[1])
+body.pop("commitment_nonce", None)
+body["dataset"].pop("source", None)
+print(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() + "  key.json (body without nonce and source path)")
+PY2
+sha256sum release/*

@@ -143,7 +143,8 @@ pub struct MethodSummary {
     pub tau: Option<f64>,
     /// TPR of score > tau.
     pub tau_tpr: Option<f64>,
-    /// TNR of score > tau (optimistic: calibrated on the same clean models).
+    /// TNR of score > tau, leave-one-out: each clean model judged by a tau
+    /// calibrated on the other clean models only.
     pub tau_tnr: Option<f64>,
     /// ROC curve of the tau score.
     #[serde(deserialize_with = "roc_points")]
@@ -406,7 +407,10 @@ mod tests {
             clean_p_values: vec![0.2, 0.5, 0.9],
         };
         let json = serde_json::to_string(&kp).unwrap();
-        assert!(json.contains("\"key_bootstrap_ci95\":[null,null]"), "{json}");
+        assert!(
+            json.contains("\"key_bootstrap_ci95\":[null,null]"),
+            "{json}"
+        );
         let back: KeyPopulation = serde_json::from_str(&json).unwrap();
         assert!(back.ks_p.is_nan() && back.fpr[0].key_bootstrap_ci95.0.is_nan());
         assert_eq!((back.keys, back.pairs, back.ks_d), (1, 3, 0.2));

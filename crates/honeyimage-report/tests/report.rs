@@ -266,7 +266,9 @@ fn with_keys(mut r: EvalResults) -> EvalResults {
 
 /// The HTML of the element that starts at `id` up to the next `</table>`.
 fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
-    let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id}"));
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}"));
     let end = start + html[start..].find("</table>").unwrap();
     &html[start..end]
 }
@@ -672,10 +674,10 @@ fn key_section_renders_its_finding_table_and_qq_plot() {
         "finding sentence"
     );
     // Cites the run's α (0.01) and its interval.
-    assert!(html.contains(&format!(
-        "at α = 0.01, {} of 120 were flagged",
-        kp.fpr[1].flagged
-    )));
+    assert_eq!(kp.fpr[1].flagged, 1);
+    assert!(
+        html.contains("at α = 0.01, 1 of 120 was flagged (0.83%; 95% interval 0.021% to 4.56%).")
+    );
     // One row per α, flagged over pairs.
     let table = table_of(&html, "key-fpr-table");
     assert_eq!(table.matches("<tr").count(), 1 + 3);
@@ -701,7 +703,10 @@ fn key_section_is_absent_without_a_key_population() {
 fn key_finding_flips_when_ks_rejects_or_a_rate_exceeds_alpha() {
     let mut r = with_keys(synthetic());
     let calm = render_html(&r);
-    assert!(calm.contains("<p class=\"finding\">"), "uniform p-values are no alarm");
+    assert!(
+        calm.contains("<p class=\"finding\">"),
+        "uniform p-values are no alarm"
+    );
     assert!(calm.contains("the clean p-values are consistent with uniform (KS D = "));
     let kp = r.key_population.as_mut().unwrap();
     kp.ks_p = 0.003;
@@ -725,7 +730,11 @@ fn key_finding_flips_when_ks_rejects_or_a_rate_exceeds_alpha() {
         "yet at α = 0.001, 6 of 120 were flagged (5.00%; 95% interval 1.86% to 10.6%), more than α allows."
     ));
     let table = table_of(&html, "key-fpr-table");
-    assert_eq!(table.matches("▲ above α").count(), 1, "only the Clopper-Pearson interval");
+    assert_eq!(
+        table.matches("▲ above α").count(),
+        1,
+        "only the Clopper-Pearson interval"
+    );
     assert_eq!(table.matches("<tr class=\"wrong-row\">").count(), 1);
 }
 
@@ -750,7 +759,9 @@ fn rows_of_further_keys_change_no_table_or_count() {
     assert_eq!(rows(&a), rows(&b));
     assert_eq!(rows(&b), 1 + plain.suspects.len());
     assert!(b.contains("61 suspects in total."));
-    assert!(b.contains("110 further judgements of clean models by 11 further keys are summarised under"));
+    assert!(b.contains(
+        "110 further judgements of clean models by 11 further keys are summarised under"
+    ));
     // The CSV keeps every row, with its key.
     let csv = suspects_csv(&keyed);
     assert_eq!(csv.lines().count(), 1 + keyed.suspects.len());

@@ -1,7 +1,7 @@
 //! Small file helpers shared by the resumable pipelines (`protect`,
 //! `evaluate`): JSON stage results read back if present and written
 //! atomically, so a killed run never leaves a half-written cache entry.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,17 @@ pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     Ok(())
 }
 
+/// The JSON stored at `path`, or `compute()`'s result, stored there first
+/// (atomically). The flag says whether it was found stored.
+pub fn cached<T: Serialize + for<'de> Deserialize<'de>>(path: &Path, compute: impl FnOnce() -> Result<T>) -> Result<(T, bool)> {
+    if let Some(v) = read_json(path)? {
+        return Ok((v, true));
+    }
+    let v = compute()?;
+    write_json(path, &v)?;
+    Ok((v, false))
+}
+
 /// Copies a folder tree.
 pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
@@ -44,4 +55,11 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `dir` with `.tmp-<pid>` appended, in the same parent so rename is atomic.
+pub fn tmp_sibling(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
 }

@@ -77,7 +77,7 @@ pub fn save_with(body: &KeyBody, path: &Path, passphrase: Option<&SecretString>)
 
 /// Writes bytes atomically with owner-only permissions (0600 on Unix).
 pub fn write_private(bytes: &[u8], path: &Path) -> Result<()> {
-    let tmp: PathBuf = crate::model::tmp_sibling(path);
+    let tmp: PathBuf = crate::fsio::tmp_sibling(path);
     {
         use std::io::Write;
         let mut opts = std::fs::OpenOptions::new();

@@ -167,12 +167,17 @@ fn is_probability_row(r: &[f64]) -> bool {
     r.iter().all(|&v| v >= 0.0) && (r.iter().sum::<f64>() - 1.0).abs() < 1e-3
 }
 
-/// `ln softmax(row)` in f64: exact for large margins, where an f32 softmax
-/// rounds the top probability to 1 and its loss to 0.
+/// `ln softmax(row)` in f64, exact for large margins: with m the largest
+/// score, `lse = m + ln_1p(sum over the others of exp(v - m))`, so the top
+/// class's log-probability is `-ln_1p(s)` ~ `-s` even when `s` is far below
+/// the f64 epsilon (an f32 softmax rounds it to 0, tying all confident
+/// samples at loss 0).
 fn log_softmax(row: &[f64]) -> Vec<f64> {
-    let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-    row.iter().map(|v| v - lse).collect()
+    let top = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+    let m = row[top];
+    let rest: f64 = row.iter().enumerate().filter(|&(i, _)| i != top).map(|(_, v)| (v - m).exp()).sum();
+    let lse = m + rest.ln_1p();
+    row.iter().enumerate().map(|(i, v)| if i == top { -rest.ln_1p() } else { v - lse }).collect()
 }
 
 /// Checks all rows of a suspect's answers together and turns them into

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 pub use crate::config::TrainConfig;
+pub use crate::model::TrainReport;
 use crate::model::Model;
 use crate::tensors::TensorSet;
 use crate::{Error, Result};
@@ -64,22 +65,6 @@ pub enum TrainEvent {
     },
 }
 
-/// The outcome of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainReport {
-    /// Settings used.
-    pub config: TrainConfig,
-    /// Samples trained on.
-    pub train_samples: usize,
-    /// Mean loss of the last epoch.
-    pub final_loss: f64,
-    /// Training accuracy of the last epoch (augmented, training mode).
-    pub final_train_accuracy: f64,
-    /// Wall time.
-    pub seconds: f64,
-    /// Images per second over the run.
-    pub images_per_s: f64,
-}
 
 /// SGD with momentum, Nesterov and L2 weight decay: the update of
 /// `torch.optim.SGD` (dampening 0), over named parameters so that the

@@ -100,35 +100,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
-    if args.concurrency == 0 || args.requests == 0 || args.batch == 0 || args.distinct == 0 {
-        bail!("--concurrency, --requests, --batch and --distinct must be >= 1");
-    }
-    if !(args.timeout > 0.0 && args.max_seconds > 0.0) {
-        bail!("--timeout and --max-seconds must be > 0");
-    }
-    let (_, ds) = args.data.load()?;
-    let len = ds.image_len();
-    let (h, w, c) = (ds.height, ds.width, ds.channels);
-    let bodies: Vec<String> = (0..args.distinct)
-        .map(|b| {
-            let px: Vec<u8> = (0..args.batch).flat_map(|i| ds.image((b * args.batch + i) % ds.len()).to_vec()).collect();
-            debug_assert_eq!(px.len(), args.batch * len);
-            serde_json::to_string(&PredictRequest::new(&px, args.batch, h, w, c)).expect("request serialises")
-        })
-        .collect();
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs_f64(args.timeout)).build();
-
-    let mut reference = Vec::with_capacity(args.distinct);
-    for (b, body) in bodies.iter().enumerate() {
-        match post(&agent, &args.url, body, args.batch) {
-            Outcome::Ok(p) => reference.push(p),
-            Outcome::Busy => bail!("{}: busy (503) during the reference pass", args.url),
-            Outcome::Failed(e) => bail!("{}: reference request {b} failed: {e}", args.url),
-        }
-    }
-    ui.status(format!("reference answers for {} batches of {}; sending {} requests from {} clients", args.distinct, args.batch, args.requests, args.concurrency));
-
+/// Sends `args.requests` requests from `args.concurrency` clients and
+/// checks every reply against the reference answers.
+fn load_test(args: &Args, bodies: &[String], reference: &[Vec<Vec<f64>>]) -> Summary {
     let next = AtomicUsize::new(0);
     let (ok, wrong, busy, failed) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
     let latencies = Mutex::new(Vec::with_capacity(args.requests));
@@ -179,7 +153,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     let mut lat = latencies.into_inner().expect("not poisoned");
     lat.sort_by(f64::total_cmp);
     let ok = ok.into_inner();
-    let summary = Summary {
+    Summary {
         url: args.url.clone(),
         concurrency: args.concurrency,
         batch: args.batch,
@@ -196,22 +170,61 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         latency_ms_p99: percentile(&lat, 0.99),
         latency_ms_max: lat.last().copied().unwrap_or(f64::NAN),
         first_failure: first_failure.into_inner().expect("not poisoned"),
-    };
-    println!(
-        "{} requests ({} ok, {} wrong, {} busy, {} failed) in {:.1} s: {:.1} req/s, {:.0} images/s; latency ms p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
-        summary.sent,
-        summary.ok,
-        summary.wrong,
-        summary.busy_503,
-        summary.failed,
-        summary.seconds,
-        summary.requests_per_s,
-        summary.images_per_s,
-        summary.latency_ms_p50,
-        summary.latency_ms_p90,
-        summary.latency_ms_p99,
-        summary.latency_ms_max
-    );
+    }
+}
+
+impl Summary {
+    /// One line a person reads.
+    fn print(&self) {
+        println!(
+            "{} requests ({} ok, {} wrong, {} busy, {} failed) in {:.1} s: {:.1} req/s, {:.0} images/s; latency ms p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
+            self.sent,
+            self.ok,
+            self.wrong,
+            self.busy_503,
+            self.failed,
+            self.seconds,
+            self.requests_per_s,
+            self.images_per_s,
+            self.latency_ms_p50,
+            self.latency_ms_p90,
+            self.latency_ms_p99,
+            self.latency_ms_max
+        );
+    }
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
+    if args.concurrency == 0 || args.requests == 0 || args.batch == 0 || args.distinct == 0 {
+        bail!("--concurrency, --requests, --batch and --distinct must be >= 1");
+    }
+    if !(args.timeout > 0.0 && args.max_seconds > 0.0) {
+        bail!("--timeout and --max-seconds must be > 0");
+    }
+    let (_, ds) = args.data.load()?;
+    let len = ds.image_len();
+    let (h, w, c) = (ds.height, ds.width, ds.channels);
+    let bodies: Vec<String> = (0..args.distinct)
+        .map(|b| {
+            let px: Vec<u8> = (0..args.batch).flat_map(|i| ds.image((b * args.batch + i) % ds.len()).to_vec()).collect();
+            debug_assert_eq!(px.len(), args.batch * len);
+            serde_json::to_string(&PredictRequest::new(&px, args.batch, h, w, c)).expect("request serialises")
+        })
+        .collect();
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs_f64(args.timeout)).build();
+
+    let mut reference = Vec::with_capacity(args.distinct);
+    for (b, body) in bodies.iter().enumerate() {
+        match post(&agent, &args.url, body, args.batch) {
+            Outcome::Ok(p) => reference.push(p),
+            Outcome::Busy => bail!("{}: busy (503) during the reference pass", args.url),
+            Outcome::Failed(e) => bail!("{}: reference request {b} failed: {e}", args.url),
+        }
+    }
+    ui.status(format!("reference answers for {} batches of {}; sending {} requests from {} clients", args.distinct, args.batch, args.requests, args.concurrency));
+
+    let summary = load_test(&args, &bodies, &reference);
+    summary.print();
     if let Some(p) = &args.json {
         honeyimage::fsio::write_json(p, &summary).with_context(|| format!("writing {}", p.display()))?;
     }

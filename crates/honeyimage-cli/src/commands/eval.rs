@@ -3,12 +3,13 @@
 //! releases, suspects and verifications are cached in the run folder.
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use honeyimage::eval::{evaluate, ArchSpec, EvalConfig, EvalEvent};
+use anyhow::Result;
+use honeyimage::eval::{evaluate, ArchSpec, EvalConfig, EvalEvent, EvalResults};
 use honeyimage::protect::ProtectEvent;
 use honeyimage::TrainEvent;
 
 use crate::progress::Ui;
+use crate::settings::{from_toml, set};
 use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
@@ -43,29 +44,14 @@ pub struct Args {
     lpips_weights: Option<PathBuf>,
 }
 
-pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
-    let mut config: EvalConfig = match &args.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}: invalid experiment file", p.display()))?
-        }
-        None => EvalConfig::default(),
-    };
-    if let Some(d) = args.data {
-        config.data = d;
-    }
-    if let Some(w) = args.lpips_weights {
-        config.lpips_weights = Some(w);
-    }
-    if let Some(s) = args.private_size {
-        config.private_size = Some(s);
-    }
-    if let Some(c) = args.count {
-        config.protect.count = c;
-    }
-    if let Some(e) = args.epochs {
-        config.suspect_train.epochs = e;
-    }
+/// The library's defaults, then `--config`, then the flags.
+fn settings(args: &Args) -> Result<EvalConfig> {
+    let mut config: EvalConfig = from_toml(args.config.as_deref())?;
+    set(&mut config.data, args.data.clone());
+    set(&mut config.lpips_weights, args.lpips_weights.clone().map(Some));
+    set(&mut config.private_size, args.private_size.map(Some));
+    set(&mut config.protect.count, args.count);
+    set(&mut config.suspect_train.epochs, args.epochs);
     if let Some(s) = args.seed {
         config.seed = s;
         config.protect.seed = s;
@@ -74,42 +60,11 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         config.archs = config.archs.into_iter().map(|a| ArchSpec { seeds: (0..s).collect(), ..a }).collect();
     }
     config.validate()?;
-    let mut bar = None;
-    let mut done = 0u64;
-    let mut train_line = String::new();
-    let results = evaluate(&config, &args.out, &mut |ev| match ev {
-        EvalEvent::Plan { total } => {
-            ui.status(format!("evaluation plan: {total} jobs (releases and suspects) into {}", args.out.display()));
-            bar = Some(ui.bar(total as u64, "eval"));
-        }
-        EvalEvent::JobStart { name } => {
-            if let Some(b) = &bar {
-                b.set_message(name);
-            }
-        }
-        EvalEvent::JobDone { name, cached, outcome } => {
-            done += 1;
-            if let Some(b) = &bar {
-                b.set_position(done);
-                ui.line(b, format!("[{done}/{}] {name}{}: {outcome}", b.length().unwrap_or(0), if cached { " (cached)" } else { "" }));
-            }
-        }
-        EvalEvent::Train(TrainEvent::Step { epoch, loss, accuracy, step, .. }) if step % 20 == 0 => {
-            train_line = format!("epoch {} loss {loss:.3} acc {accuracy:.3}", epoch + 1);
-            if let Some(b) = &bar {
-                b.set_message(train_line.clone());
-            }
-        }
-        EvalEvent::Protect(ProtectEvent::StageDone { name, seconds, .. }) => {
-            if let Some(b) = &bar {
-                ui.line(b, format!("  protect stage {name}: {seconds:.1}s"));
-            }
-        }
-        _ => {}
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    Ok(config)
+}
+
+/// The per-method table and the stealth and key-population lines.
+fn print_summary(results: &EvalResults, out: &std::path::Path) {
     println!("{:<18} {:>5} {:>5} {:>7} {:>6} {:>6} {:>9} {:>9} {:>10}", "method", "#inf", "#clean", "AUROC", "TPR", "TNR", "tauAUROC", "test acc", "acc drop");
     for m in &results.methods {
         println!(
@@ -131,14 +86,53 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         }
     }
     let s = &results.stealth;
-    println!(
-        "stealthiness: SSIM mean {:.4} min {:.4}, PSNR {:.1} dB, L-inf {}{}",
-        s.ssim_mean,
-        s.ssim_min,
-        s.psnr_mean,
-        s.linf_max,
-        s.lpips_stl.map(|v| format!(", LPIPS-STL {v:.4}")).unwrap_or_default()
-    );
-    println!("report: {}", args.out.join("report.html").display());
+    let lpips = s.lpips_stl.map(|v| format!(", LPIPS-STL {v:.4}")).unwrap_or_default();
+    println!("stealthiness: SSIM mean {:.4} min {:.4}, PSNR {:.1} dB, L-inf {}{lpips}", s.ssim_mean, s.ssim_min, s.psnr_mean, s.linf_max);
+    if let Some(k) = &results.key_population {
+        println!("clean p-values over {} keys x {} clean models ({} pairs): KS D {:.4}, p {:.3}", k.keys, k.clean_models, k.pairs, k.ks_d, k.ks_p);
+        for f in &k.fpr {
+            println!("  alpha {}: {} flagged, rate {:.4} (95% CI [{:.4}, {:.4}], by-key bootstrap [{:.4}, {:.4}])", f.alpha, f.flagged, f.rate, f.ci95.0, f.ci95.1, f.key_bootstrap_ci95.0, f.key_bootstrap_ci95.1);
+        }
+    }
+    println!("report: {}", out.join("report.html").display());
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
+    let config = settings(&args)?;
+    let mut bar = None;
+    let mut done = 0u64;
+    let results = evaluate(&config, &args.out, &mut |ev| match ev {
+        EvalEvent::Plan { total } => {
+            ui.status(format!("evaluation plan: {total} jobs (releases and suspects) into {}", args.out.display()));
+            bar = Some(ui.bar(total as u64, "eval"));
+        }
+        EvalEvent::JobStart { name } => {
+            if let Some(b) = &bar {
+                b.set_message(name);
+            }
+        }
+        EvalEvent::JobDone { name, cached, outcome } => {
+            done += 1;
+            if let Some(b) = &bar {
+                b.set_position(done);
+                ui.line(b, format!("[{done}/{}] {name}{}: {outcome}", b.length().unwrap_or(0), if cached { " (cached)" } else { "" }));
+            }
+        }
+        EvalEvent::Train(TrainEvent::Step { epoch, loss, accuracy, step, .. }) if step % 20 == 0 => {
+            if let Some(b) = &bar {
+                b.set_message(format!("epoch {} loss {loss:.3} acc {accuracy:.3}", epoch + 1));
+            }
+        }
+        EvalEvent::Protect(ProtectEvent::StageDone { name, seconds, .. }) => {
+            if let Some(b) = &bar {
+                ui.line(b, format!("  protect stage {name}: {seconds:.1}s"));
+            }
+        }
+        _ => {}
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    print_summary(&results, &args.out);
     Ok(ExitStatus::Success)
 }

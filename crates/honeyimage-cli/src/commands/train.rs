@@ -11,6 +11,7 @@ use honeyimage_data::Split;
 
 use crate::data_args::{load_split, DataArgs};
 use crate::progress::Ui;
+use crate::settings::{from_toml, set};
 use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
@@ -26,39 +27,42 @@ pub struct Args {
     /// Output model folder.
     #[arg(long)]
     out: PathBuf,
+    /// Training settings file (TOML, fields of `TrainConfig`; flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Epochs.
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Batch size.
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Peak learning rate (cosine schedule with warm-up).
-    #[arg(long, default_value_t = 0.05)]
-    lr: f64,
+    #[arg(long)]
+    lr: Option<f64>,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f64,
+    #[arg(long)]
+    momentum: Option<f64>,
     /// Plain (non-Nesterov) momentum.
     #[arg(long)]
     no_nesterov: bool,
     /// Weight decay.
-    #[arg(long, default_value_t = 5e-4)]
-    weight_decay: f64,
+    #[arg(long)]
+    weight_decay: Option<f64>,
     /// Warm-up epochs.
-    #[arg(long, default_value_t = 0.5)]
-    warmup_epochs: f64,
+    #[arg(long)]
+    warmup_epochs: Option<f64>,
     /// Label smoothing.
-    #[arg(long, default_value_t = 0.0)]
-    label_smoothing: f64,
+    #[arg(long)]
+    label_smoothing: Option<f64>,
     /// Random-crop padding in pixels (0 = no crops).
-    #[arg(long, default_value_t = 0)]
-    crop_padding: usize,
+    #[arg(long)]
+    crop_padding: Option<usize>,
     /// Random horizontal flips.
     #[arg(long)]
     flip: bool,
     /// Seed of initial weights, batch order and augmentation.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[arg(long)]
+    seed: Option<u64>,
     /// Evaluate on this many test images at most (stratified; default all).
     #[arg(long)]
     test_limit: Option<usize>,
@@ -75,24 +79,59 @@ pub struct Args {
     checkpoint_every: f64,
 }
 
+/// The library's defaults, then `--config`, then the flags.
+fn settings(args: &Args) -> Result<TrainConfig> {
+    let mut c: TrainConfig = from_toml(args.config.as_deref())?;
+    set(&mut c.epochs, args.epochs);
+    set(&mut c.batch_size, args.batch_size);
+    set(&mut c.lr, args.lr);
+    set(&mut c.momentum, args.momentum);
+    set(&mut c.weight_decay, args.weight_decay);
+    set(&mut c.warmup_epochs, args.warmup_epochs);
+    set(&mut c.label_smoothing, args.label_smoothing);
+    set(&mut c.crop_padding, args.crop_padding);
+    set(&mut c.seed, args.seed);
+    c.nesterov &= !args.no_nesterov;
+    c.flip |= args.flip;
+    c.validate()?;
+    Ok(c)
+}
+
+/// Checkpoints in `OUT.checkpoint`, bound to this run (data, architecture
+/// and settings): another run's checkpoint is ignored.
+fn checkpoints(args: &Args, data_fingerprint: &str, model: &Model, config: &TrainConfig) -> Option<honeyimage::train::Checkpoints> {
+    (args.checkpoint_every > 0.0).then(|| {
+        let mut dir = args.out.clone().into_os_string();
+        dir.push(".checkpoint");
+        let id = serde_json::json!({ "data": data_fingerprint, "model": &model.config, "train": config });
+        honeyimage::train::Checkpoints {
+            dir: PathBuf::from(dir),
+            every: std::time::Duration::from_secs_f64(args.checkpoint_every.min(1e6)),
+            run_id: honeyimage::fsio::sha256_hex(id.to_string().as_bytes()),
+        }
+    })
+}
+
+/// The outcome, as JSON or one line.
+fn print_result(args: &Args, card: &ModelCard) -> Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "out": args.out, "training": card }))?);
+        return Ok(());
+    }
+    let report = card.report.as_ref().expect("train writes a report");
+    let test = card.test_accuracy.map(|a| format!(", test accuracy {a:.4} on {} images", card.test_samples.unwrap_or(0))).unwrap_or_default();
+    println!(
+        "trained {} in {:.1}s ({:.0} img/s): train accuracy {:.4}{test}; saved to {}",
+        args.arch, report.seconds, report.images_per_s, report.final_train_accuracy, args.out.display()
+    );
+    Ok(())
+}
+
 pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if args.out.exists() && !args.force {
         bail!("{} already exists (use --force to overwrite)", args.out.display());
     }
-    let config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        momentum: args.momentum,
-        nesterov: !args.no_nesterov,
-        weight_decay: args.weight_decay,
-        warmup_epochs: args.warmup_epochs,
-        label_smoothing: args.label_smoothing,
-        crop_padding: args.crop_padding,
-        flip: args.flip,
-        seed: args.seed,
-    };
-    config.validate()?;
+    let config = settings(&args)?;
     let (src, train_ds) = args.data.load_for_training()?;
     let test_ds = if args.data.split == Split::Train && src.has_split(Split::Test) {
         Some(load_split(&src, Split::Test, args.test_limit, 0)?)
@@ -107,29 +146,16 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if train_ds.is_empty() {
         bail!("{}: the {} split has no images", args.data.data.display(), args.data.split);
     }
-    let model = Model::new(mc, device, args.seed).with_context(|| format!("a {} for the images of {}", args.arch, args.data.data.display()))?;
+    let model = Model::new(mc, device, config.seed).with_context(|| format!("a {} for the images of {}", args.arch, args.data.data.display()))?;
     ui.status(format!(
         "training {} ({} parameters) on {} images of {} for {} epochs on {:?}",
-        args.arch, model.num_parameters(), train_ds.len(), args.data.data.display(), args.epochs, device
+        args.arch, model.num_parameters(), train_ds.len(), args.data.data.display(), config.epochs, device
     ));
     let set = TensorSet::from_dataset(&train_ds, device)?;
-    let steps = (train_ds.len().div_ceil(args.batch_size) * args.epochs) as u64;
+    let steps = (train_ds.len().div_ceil(config.batch_size) * config.epochs) as u64;
     let pb = ui.bar(steps, "train");
-    let checkpoints = (args.checkpoint_every > 0.0).then(|| {
-        let mut dir = args.out.clone().into_os_string();
-        dir.push(".checkpoint");
-        // The run: data, architecture and settings. Another run's checkpoint is ignored.
-        let id = serde_json::json!({
-            "data": honeyimage::key::fingerprint_dataset(&train_ds),
-            "model": &model.config,
-            "train": config,
-        });
-        honeyimage::train::Checkpoints {
-            dir: PathBuf::from(dir),
-            every: std::time::Duration::from_secs_f64(args.checkpoint_every.min(1e6)),
-            run_id: honeyimage::fsio::sha256_hex(id.to_string().as_bytes()),
-        }
-    });
+    let fingerprint = honeyimage::key::fingerprint_dataset(&train_ds);
+    let checkpoints = checkpoints(&args, &fingerprint, &model, &config);
     let report = honeyimage::train::train_resumable(&model, &set, &config, checkpoints.as_ref(), &mut |ev| match ev {
         TrainEvent::Step { epoch, step, loss, accuracy, images_per_s, .. } => {
             pb.set_position(step as u64);
@@ -157,7 +183,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         split: Some(args.data.split.to_string()),
         limit: args.data.limit,
         limit_seed: args.data.limit.map(|_| args.data.limit_seed),
-        data_fingerprint: Some(honeyimage::key::fingerprint_dataset(&train_ds)),
+        data_fingerprint: Some(fingerprint),
         train_config: Some(config.clone()),
         report: Some(report.clone()),
         test_accuracy: test_acc,
@@ -168,18 +194,6 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if let Some(c) = &checkpoints {
         let _ = std::fs::remove_dir_all(&c.dir);
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "out": args.out, "training": info }))?);
-    } else {
-        println!(
-            "trained {} in {:.1}s ({:.0} img/s): train accuracy {:.4}{}; saved to {}",
-            args.arch,
-            report.seconds,
-            report.images_per_s,
-            report.final_train_accuracy,
-            test_acc.map(|a| format!(", test accuracy {a:.4} on {} images", test_ds.as_ref().map_or(0, |t| t.len()))).unwrap_or_default(),
-            args.out.display()
-        );
-    }
+    print_result(&args, &info)?;
     Ok(ExitStatus::Success)
 }

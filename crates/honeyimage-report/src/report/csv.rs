@@ -150,8 +150,14 @@ mod tests {
         let header = reader.headers().unwrap().clone();
         assert_eq!(header.len(), 15);
         assert_eq!(&header[14], "key");
-        assert_eq!(&header[13], "verdict", "the older columns keep their places");
-        let keys: Vec<String> = reader.records().map(|r| r.unwrap()[14].to_string()).collect();
+        assert_eq!(
+            &header[13], "verdict",
+            "the older columns keep their places"
+        );
+        let keys: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[14].to_string())
+            .collect();
         assert_eq!(keys, ["0", "3"], "rows of further keys are not dropped");
     }
 }

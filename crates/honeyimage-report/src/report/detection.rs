@@ -36,7 +36,7 @@ pub(super) fn section(r: &EvalResults) -> Markup {
             p.note {
                 "Exact test: a suspect is flagged when p < α = " (alpha_str(r.alpha)) ". "
                 "τ rule: the paper's loss-gap score against a threshold τ calibrated on the clean suspects "
-                "(optimistic: calibrated on the same models). Best value per column in "
+                "(its TNR is leave-one-out: each clean model judged by a τ calibrated on the others). Best value per column in "
                 span.best-key { "bold" } "."
             }
             div.scroll {

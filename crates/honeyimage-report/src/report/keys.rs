@@ -63,7 +63,11 @@ fn finding(kp: &KeyPopulation, run_alpha: f64) -> (String, bool) {
     }
     let over = format!(
         "Over {} — {} × {} —",
-        plural(kp.pairs, "(key, clean model) pair", "(key, clean model) pairs"),
+        plural(
+            kp.pairs,
+            "(key, clean model) pair",
+            "(key, clean model) pairs"
+        ),
         plural(kp.keys, "key", "keys"),
         plural(kp.clean_models, "clean model", "clean models"),
     );
@@ -148,7 +152,8 @@ fn fpr_table(kp: &KeyPopulation) -> Markup {
                     tr { td.empty colspan="5" { "No false-positive rates were recorded." } }
                 }
                 @for f in &kp.fpr {
-                    tr.wrong-row[above(f.ci95, f.alpha) || above(f.key_bootstrap_ci95, f.alpha)] {
+                    @let high = above(f.ci95, f.alpha) || above(f.key_bootstrap_ci95, f.alpha);
+                    tr class=[high.then_some("wrong-row")] {
                         td.num { (alpha_str(f.alpha)) }
                         td.num { (f.flagged) " / " (kp.pairs) }
                         td.num { (pct_fine(f.rate)) }
@@ -254,15 +259,23 @@ mod tests {
     #[test]
     fn odd_populations_still_read() {
         let (s, alarm) = finding(&population(f64::NAN, vec![]), 0.01);
-        assert_eq!(s, format!("{OVER} the clean p-values could not be tested for uniformity."));
+        assert_eq!(
+            s,
+            format!("{OVER} the clean p-values could not be tested for uniformity.")
+        );
         assert!(!alarm);
         let mut none = population(0.5, calm());
         none.pairs = 0;
-        assert!(finding(&none, 0.01).0.starts_with("No (key, clean model) pair"));
+        assert!(finding(&none, 0.01)
+            .0
+            .starts_with("No (key, clean model) pair"));
         let mut one = calm();
         one[2] = rate(0.001, 1, (f64::NAN, f64::NAN));
         let (s, _) = finding(&population(0.5, one), 0.001);
-        assert!(s.ends_with("at α = 0.001, 1 of 240 was flagged (0.42%)."), "{s}");
+        assert!(
+            s.ends_with("at α = 0.001, 1 of 240 was flagged (0.42%)."),
+            "{s}"
+        );
     }
 
     #[test]
@@ -271,7 +284,13 @@ mod tests {
         assert!(cell((0.02, 0.07), 0.01).contains("▲ above α"));
         assert!(cell((0.0, 0.004), 0.01).contains("▼ below α"));
         let inside = cell((0.001, 0.03), 0.01);
-        assert!(inside.contains("[0.10%, 3.00%]") && !inside.contains("ci-mark"), "{inside}");
-        assert_eq!(cell((f64::NAN, 0.1), 0.01), format!("<td class=\"num\">{DASH}</td>"));
+        assert!(
+            inside.contains("[0.10%, 3.00%]") && !inside.contains("ci-mark"),
+            "{inside}"
+        );
+        assert_eq!(
+            cell((f64::NAN, 0.1), 0.01),
+            format!("<td class=\"num\">{DASH}</td>")
+        );
     }
 }

@@ -202,7 +202,10 @@ mod tests {
         }
         let after = render_html(&results(rows));
         let summary = "HoneyImage flagged 1 of 1 infringing models and 0 of 1 clean models";
-        assert!(before.contains(summary) && after.contains(summary), "{after}");
+        assert!(
+            before.contains(summary) && after.contains(summary),
+            "{after}"
+        );
         assert!(after.contains("no clean model was falsely accused"));
         for html in [&before, &after] {
             assert!(html.contains("2 suspects in total."));
@@ -210,7 +213,9 @@ mod tests {
             assert!(!html.contains("false alarm"));
             assert!(html.contains("1 infringing, 1 clean"), "histogram title");
         }
-        assert!(after.contains("2 further judgements of clean models by 2 further keys are listed in results.csv."));
+        assert!(after.contains(
+            "2 further judgements of clean models by 2 further keys are listed in results.csv."
+        ));
         assert!(!before.contains("further judgement"));
     }
 }

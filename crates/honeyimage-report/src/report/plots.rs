@@ -634,7 +634,10 @@ fn draw_qq_band(chart: &mut Chart<'_, '_>, band: &[(f64, f64, f64)]) -> PlotResu
     let lower = band.iter().rev().map(|&(x, lo, _)| (x, lo));
     let fill = CLEAN.mix(0.14).filled();
     chart
-        .draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), fill)))?
+        .draw_series(std::iter::once(Polygon::new(
+            upper.chain(lower).collect::<Vec<_>>(),
+            fill,
+        )))?
         .label("95% band, independent pairs")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], fill));
     Ok(())

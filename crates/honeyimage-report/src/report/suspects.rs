@@ -50,7 +50,12 @@ fn further_keys_note(r: &EvalResults, main: usize) -> Markup {
     if extra == 0 {
         return html! {};
     }
-    let mut keys: Vec<usize> = r.suspects.iter().map(|s| s.key).filter(|&k| k > 0).collect();
+    let mut keys: Vec<usize> = r
+        .suspects
+        .iter()
+        .map(|s| s.key)
+        .filter(|&k| k > 0)
+        .collect();
     keys.sort_unstable();
     keys.dedup();
     html! {

@@ -79,7 +79,7 @@ pub struct EvalConfig {
     /// data, for the paired accuracy drop (harmlessness); more pairs give a
     /// tighter confidence interval.
     pub original_seeds: usize,
-    /// LPIPS AlexNet weights (see [`crate::lpips`]); STL = 1 - LPIPS is
+    /// LPIPS AlexNet weights (see the `lpips` module); STL = 1 - LPIPS is
     /// reported when given.
     pub lpips_weights: Option<PathBuf>,
     /// Independent HoneyImage keys (protections of D with other seeds).

@@ -29,9 +29,24 @@ fn tau_summary(pos: &[&SuspectResult], neg: &[&SuspectResult], fpr: f64) -> Resu
         auroc: Some(honeyimage_stats::auroc(&p, &n)?),
         tau: Some(tau),
         tpr: Some(p.iter().filter(|&&x| x > tau).count() as f64 / p.len() as f64),
-        tnr: Some(n.iter().filter(|&&x| x <= tau).count() as f64 / n.len() as f64),
+        tnr: leave_one_out_tnr(&n, fpr)?,
         roc: honeyimage_stats::roc_curve(&p, &n)?,
     })
+}
+
+/// TNR of the tau rule with each clean model judged by a tau calibrated on
+/// the other clean models only (calibrating on the model being scored would
+/// make the TNR optimistic). None with fewer than two clean models.
+fn leave_one_out_tnr(clean: &[f64], fpr: f64) -> Result<Option<f64>> {
+    if clean.len() < 2 {
+        return Ok(None);
+    }
+    let mut kept = 0usize;
+    for i in 0..clean.len() {
+        let others: Vec<f64> = clean.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &v)| v).collect();
+        kept += usize::from(clean[i] <= honeyimage_stats::calibrate_threshold(&others, fpr)?);
+    }
+    Ok(Some(kept as f64 / clean.len() as f64))
 }
 
 /// Accuracy drops (points) of infringing suspects against the same

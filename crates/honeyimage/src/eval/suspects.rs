@@ -14,7 +14,7 @@ use super::plan::{DataRef, Job};
 use super::releases::{Judge, Releases};
 use super::EvalEvent;
 use crate::config::{EvalConfig, ModelConfig, TrainConfig, VerifyConfig};
-use crate::fsio::{read_json, write_json};
+use crate::fsio::{cached, read_json, write_json};
 use crate::key::KeyBody;
 use crate::model::{channel_stats, Model};
 use crate::query::ModelOracle;
@@ -155,7 +155,8 @@ pub fn judged_by_all_keys(job: &Job) -> bool {
 /// `base` (a HoneyImage judgement of the same model) judged again with key `j`.
 fn judge_with_key(oracle: &mut dyn crate::query::Oracle, base: &SuspectResult, key: &KeyBody, j: usize, alpha: f64, vcfg: &VerifyConfig) -> Result<SuspectResult> {
     let v = verify(key, oracle, vcfg)?;
-    let mut r = SuspectResult { name: format!("{}@k{j}", base.name), key: j, curve: Vec::new(), ..base.clone() };
+    let name = if j == 0 { base.name.clone() } else { format!("{}@k{j}", base.name) };
+    let mut r = SuspectResult { name, key: j, curve: Vec::new(), ..base.clone() };
     (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
     r.statistic = -r.p_value.max(1e-300).log10();
     r.verdict = r.p_value < alpha;
@@ -185,7 +186,7 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
     let model_dir = cx.run_dir.join("models").join(&stem);
     let extra: Vec<usize> = if judged_by_all_keys(job) { (1..cx.config.keys).filter(|&j| !key_result_path(cx.run_dir, &stem, j).exists()).collect() } else { Vec::new() };
     let mut main = read_json::<Vec<SuspectResult>>(&res_path)?;
-    let cached = main.is_some() && extra.is_empty();
+    let found = main.is_some() && extra.is_empty();
     let mut trained = None;
     if main.is_none() || (!extra.is_empty() && !model_dir.join("config.json").exists()) {
         let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
@@ -205,23 +206,17 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
         let mut model = trained;
         for j in 1..cx.config.keys {
             let path = key_result_path(cx.run_dir, &stem, j);
-            let r = match read_json::<SuspectResult>(&path)? {
-                Some(r) => r,
-                None => {
-                    if model.is_none() {
-                        model = Some(Model::load(&model_dir, crate::default_device())?.0);
-                    }
-                    let m = model.as_ref().expect("loaded above");
-                    let mut o = ModelOracle { model: m, name: job.name.clone() };
-                    let r = judge_with_key(&mut o, &base, cx.releases.key(j), j, cx.config.alpha, &cx.vcfg)?;
-                    write_json(&path, &r)?;
-                    r
+            let (r, _) = cached(&path, || {
+                if model.is_none() {
+                    model = Some(Model::load(&model_dir, crate::default_device())?.0);
                 }
-            };
+                let m = model.as_ref().expect("loaded above");
+                judge_with_key(&mut ModelOracle { model: m, name: job.name.clone() }, &base, cx.releases.key(j), j, cx.config.alpha, &cx.vcfg)
+            })?;
             out.push(r);
         }
     }
-    on_event(EvalEvent::JobDone { name: job.name.clone(), cached, outcome: outcome_line(&out[..job.judged_by.len().min(out.len())]) });
+    on_event(EvalEvent::JobDone { name: job.name.clone(), cached: found, outcome: outcome_line(&out[..job.judged_by.len().min(out.len())]) });
     Ok(out)
 }
 
@@ -268,45 +263,31 @@ fn run_external(ext: &crate::config::ExternalModel, cx: &Ctx) -> Result<Vec<Susp
     let mut o = crate::query::open(&target, &crate::query::OpenOptions::default(), crate::default_device())?;
     let stem = format!("external__{}", ext.name.replace('/', "_"));
     let base_path = cx.run_dir.join("suspects").join(format!("{stem}.json"));
-    let base = match read_json::<SuspectResult>(&base_path)? {
-        Some(b) => b,
-        None => {
-            let acc = oracle_accuracy(o.as_mut(), &cx.data.test)?;
-            let blank = SuspectResult {
-                name: format!("honeyimage/{}/external-{}/{}", ext.role, ext.arch, ext.name),
-                key: 0,
-                method: Method::HoneyImage,
-                role: ext.role,
-                arch: format!("external-{}", ext.arch),
-                seed: 0,
-                epochs: 0,
-                train_accuracy: f64::NAN,
-                test_accuracy: acc,
-                p_value: f64::NAN,
-                statistic: f64::NAN,
-                tau_score: f64::NAN,
-                effect_size: f64::NAN,
-                label_only_p: f64::NAN,
-                verdict: false,
-                curve: Vec::new(),
-            };
-            let mut b = judge_with_key(o.as_mut(), &blank, cx.releases.key(0), 0, cx.config.alpha, &cx.vcfg)?;
-            b.name = blank.name;
-            write_json(&base_path, &b)?;
-            b
-        }
-    };
+    let (base, _) = cached(&base_path, || {
+        let blank = SuspectResult {
+            name: format!("honeyimage/{}/external-{}/{}", ext.role, ext.arch, ext.name),
+            key: 0,
+            method: Method::HoneyImage,
+            role: ext.role,
+            arch: format!("external-{}", ext.arch),
+            seed: 0,
+            epochs: 0,
+            train_accuracy: f64::NAN,
+            test_accuracy: oracle_accuracy(o.as_mut(), &cx.data.test)?,
+            p_value: f64::NAN,
+            statistic: f64::NAN,
+            tau_score: f64::NAN,
+            effect_size: f64::NAN,
+            label_only_p: f64::NAN,
+            verdict: false,
+            curve: Vec::new(),
+        };
+        judge_with_key(o.as_mut(), &blank, cx.releases.key(0), 0, cx.config.alpha, &cx.vcfg)
+    })?;
     let mut out = vec![base.clone()];
     for j in 1..cx.config.keys {
         let path = key_result_path(cx.run_dir, &stem, j);
-        let r = match read_json::<SuspectResult>(&path)? {
-            Some(r) => r,
-            None => {
-                let r = judge_with_key(o.as_mut(), &base, cx.releases.key(j), j, cx.config.alpha, &cx.vcfg)?;
-                write_json(&path, &r)?;
-                r
-            }
-        };
+        let (r, _) = cached(&path, || judge_with_key(o.as_mut(), &base, cx.releases.key(j), j, cx.config.alpha, &cx.vcfg))?;
         out.push(r);
     }
     Ok(out)

@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::train::TrainReport;
 
 /// Provenance of a saved model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,4 +55,22 @@ impl ModelCard {
     pub fn new(role: impl Into<String>) -> Self {
         ModelCard { role: role.into(), tool_version: env!("CARGO_PKG_VERSION").into(), ..ModelCard::default() }
     }
+}
+
+/// What a training run measured (kept with the model card; the training
+/// loop in `train` produces it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Settings used.
+    pub config: TrainConfig,
+    /// Samples trained on.
+    pub train_samples: usize,
+    /// Mean loss of the last epoch.
+    pub final_loss: f64,
+    /// Training accuracy of the last epoch (augmented, training mode).
+    pub final_train_accuracy: f64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Images per second over the run.
+    pub images_per_s: f64,
 }

@@ -6,14 +6,15 @@ pub mod arch;
 mod card;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 pub use crate::config::{Arch, ModelConfig};
-pub use card::ModelCard;
+pub use card::{ModelCard, TrainReport};
+use crate::fsio::tmp_sibling;
 use crate::tensors::TensorSet;
 use crate::{Error, Result};
 
@@ -200,9 +201,3 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `dir` with `.tmp-<pid>` appended, in the same parent so rename is atomic.
-pub fn tmp_sibling(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
-}

@@ -23,6 +23,9 @@ pub struct Origin<'a> {
     pub ds: &'a Dataset,
     /// Its fingerprint.
     pub fingerprint: String,
+    /// The key's commitment nonce ([`fresh_nonce`], kept in the work folder
+    /// so that a resumed run writes the same key).
+    pub nonce: String,
 }
 
 /// 32 bytes from the operating system's generator, as hex: the nonce that
@@ -63,7 +66,7 @@ pub fn build(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         params: config.clone(),
         split: RwSplit::ClassStratified,
-        commitment_nonce: fresh_nonce(),
+        commitment_nonce: origin.nonce.clone(),
         dataset: DatasetInfo {
             format: origin.src.format().to_string(),
             split: origin.split.to_string(),

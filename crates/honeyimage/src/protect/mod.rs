@@ -177,7 +177,8 @@ pub fn protect(
     let edits = release::edits(&cands, &opt.honey);
     let release_fp = st.run("release", |_| Ok((release::write(src, split, outputs.release, &edits, &wd)?, false)))?;
     let mut summary = summary::summarise(&ds, &cands, &hardness, &opt);
-    let origin = keygen::Origin { src, split, ds: &ds, fingerprint };
+    let (nonce, _) = wd.cached("nonce.json", || Ok(keygen::fresh_nonce()))?;
+    let origin = keygen::Origin { src, split, ds: &ds, fingerprint, nonce };
     let body = keygen::build(&origin, config, &cands, &hardness, &opt.honey, release_fp, &summary);
     st.run("key", |_| Ok((key::save_with(&body, outputs.key, passphrase)?, false)))?;
     honeyimage_data::write_atomic(&commitment_path(outputs.release), key::public_statement(&body).as_bytes())?;

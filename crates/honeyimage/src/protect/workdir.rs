@@ -59,12 +59,7 @@ impl WorkDir {
     /// The stored result `name`, or `compute()`'s, stored before it is
     /// returned. The flag says whether it came from the folder.
     pub fn cached<T: Serialize + DeserializeOwned>(&self, name: &str, compute: impl FnOnce() -> Result<T>) -> Result<(T, bool)> {
-        if let Some(v) = self.get(name)? {
-            return Ok((v, true));
-        }
-        let v = compute()?;
-        self.put(name, &v)?;
-        Ok((v, false))
+        crate::fsio::cached(&self.path(name), compute)
     }
 }
 
