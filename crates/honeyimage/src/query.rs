@@ -22,6 +22,10 @@ pub trait Oracle {
     /// queries in several batches decides once over all of them (see
     /// [`log_probabilities`]), so no batch is treated differently.
     fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer>;
+    /// Tells the suspect how many classes its answers must have; a remote
+    /// one can then accept label-only and top-k replies (checked against
+    /// it). Local models know their own output size and ignore it.
+    fn expect_classes(&mut self, _k: usize) {}
     /// Class probabilities `[n][k]` of one batch (the output kind decided over this batch).
     fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
         match self.query(images, n, h, w, c)? {
@@ -381,6 +385,8 @@ pub struct HttpOracle {
     cfg: HttpConfig,
     pre: Preprocess,
     last: Option<Instant>,
+    /// The class count the caller expects (enables label and top-k replies).
+    classes: Option<usize>,
 }
 
 impl HttpOracle {
@@ -393,7 +399,7 @@ impl HttpOracle {
             return Err(Error::invalid("batch", "must be >= 1"));
         }
         let agent = ureq::AgentBuilder::new().timeout(cfg.timeout).build();
-        Ok(HttpOracle { url: url.to_string(), agent, cfg, pre, last: None })
+        Ok(HttpOracle { url: url.to_string(), agent, cfg, pre, last: None, classes: None })
     }
 
     /// One POST; the reply body, or whether to retry and why not.
@@ -421,6 +427,9 @@ impl HttpOracle {
 impl Oracle for HttpOracle {
     fn describe(&self) -> String {
         self.url.clone()
+    }
+    fn expect_classes(&mut self, k: usize) {
+        self.classes = Some(k);
     }
     fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
         let (px, h, w, c) = self.pre.pixels(images, n, h, w, c)?;
@@ -452,9 +461,13 @@ impl Oracle for HttpOracle {
                     }
                 }
             };
-            let reply = honeyimage_format::protocol::parse_reply_any(&reply, m, usize::MAX)
-                .map_err(|e| Error::Reply { source_name: self.url.clone(), source: e })?;
-            rows.push(answer_of(reply));
+            let reply = match self.classes {
+                // Every form the protocol allows, checked against the class count.
+                Some(k) => honeyimage_format::protocol::parse_reply_any(&reply, m, k).map(answer_of),
+                // Without a class count, only dense rows can be checked.
+                None => honeyimage_format::protocol::parse_reply(&reply, self.pre.output, m).map(|rows| Answer::Scores { rows, kind: OutputKind::Probabilities }),
+            };
+            rows.push(reply.map_err(|e| Error::Reply { source_name: self.url.clone(), source: e })?);
         }
         merge_answers(rows).map_err(|m| Error::model(self.url.clone(), m))
     }

@@ -201,6 +201,7 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
         return Err(Error::invalid("alpha", format!("{} (must be in (0, 1))", cfg.alpha)));
     }
     let (n_r, n_w) = (key.released.len(), key.withheld.len());
+    oracle.expect_classes(key.dataset.class_names.len());
     let order = query_order(n_r, n_w, cfg.seed);
     let answers = query_all(key, oracle, &order, cfg.batch)?;
     let (losses, correct) = score_answers(key, answers, &order, &oracle.describe())?;

@@ -161,7 +161,7 @@ fn misbehaving_endpoints_give_clear_errors_and_no_verdict() {
         ("slow", "timed out"),
         ("500", "HTTP 500"),
         ("malformed", "malformed JSON"),
-        ("classes", "9 classes"),
+        ("classes", "9 values for 10 classes"),
         ("rows", "rows"),
         ("nan", "malformed JSON"),
         ("notprob", "not a probability vector"),
