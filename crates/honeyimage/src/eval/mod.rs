@@ -97,7 +97,8 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
     bind_run_dir(config, run_dir)?;
     let data = data::prepare(config, run_dir)?;
     let plan = plan::plan(config);
-    on_event(EvalEvent::Plan { total: plan.jobs.len() + plan.methods.len() });
+    let total = plan.methods.len() + (config.keys - 1) + plan.jobs.len() + config.external_clean.len();
+    on_event(EvalEvent::Plan { total });
     let releases = releases::prepare(config, &plan.methods, &data, run_dir, on_event)?;
     let suspects = suspects::run_all(config, &plan.jobs, &data, &releases, run_dir, on_event)?;
     let honey_key = releases.honey_key();

@@ -237,8 +237,11 @@ pub fn run_all(config: &EvalConfig, jobs: &[Job], data: &EvalData, releases: &Re
         suspects.extend(run_job(job, &cx, &mut cache, on_event)?);
     }
     for ext in &config.external_clean {
-        on_event(EvalEvent::JobStart { name: format!("external/{}", ext.name) });
-        suspects.extend(run_external(ext, &cx)?);
+        let name = format!("external/{}", ext.name);
+        on_event(EvalEvent::JobStart { name: name.clone() });
+        let out = run_external(ext, &cx)?;
+        on_event(EvalEvent::JobDone { name, cached: false, outcome: outcome_line(&out[..1]) });
+        suspects.extend(out);
     }
     Ok(suspects)
 }
