@@ -116,8 +116,7 @@ mod tests {
 
     #[test]
     fn population_of_the_default_experiment() {
-        let mut c = EvalConfig::default();
-        c.archs = vec![ArchSpec { arch: Arch::SmallCnn, width: None, seeds: vec![0, 1] }];
+        let c = EvalConfig { archs: vec![ArchSpec { arch: Arch::SmallCnn, width: None, seeds: vec![0, 1] }], ..EvalConfig::default() };
         let p = plan(&c);
         assert_eq!(p.methods, vec![Method::HoneyImage, Method::RandomPgd, Method::HardUnperturbed, Method::BadNets]);
         let names: Vec<&str> = p.jobs.iter().map(|j| j.name.as_str()).collect();

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub enum Judge {
     /// A HoneyImage-style key (HoneyImage and its PGD/unperturbed baselines).
-    Key(KeyBody),
+    Key(Box<KeyBody>),
     /// The BadNets watermark and the samples it poisoned (relabelled to its target).
     Watermark(BadNetsRecord),
 }
@@ -170,7 +170,7 @@ pub fn prepare(config: &EvalConfig, methods: &[Method], data: &EvalData, run_dir
         let cached = dir.join("key.hkey").exists() || dir.join("badnets.json").exists();
         let judge = match m {
             Method::BadNets => Judge::Watermark(watermarked(config, data, &dir)?),
-            _ => Judge::Key(keyed(m, config, data, &dir, run_dir, on_event)?),
+            _ => Judge::Key(Box::new(keyed(m, config, data, &dir, run_dir, on_event)?)),
         };
         out.judges.insert(m, judge);
         out.dirs.insert(m, dir.join("release"));

@@ -102,7 +102,8 @@ fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, honey_key: &KeyBody, 
 }
 
 /// One method's judgement of a trained suspect.
-fn judge(job: &Job, t: &Trained, method: Method, releases: &Releases, test: &Dataset, test_accuracy: f64, alpha: f64, vcfg: &VerifyConfig) -> Result<SuspectResult> {
+fn judge(job: &Job, t: &Trained, method: Method, cx: &Ctx, test_accuracy: f64) -> Result<SuspectResult> {
+    let (releases, test, alpha, vcfg) = (cx.releases, &cx.data.test, cx.config.alpha, &cx.vcfg);
     let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
     let mut r = SuspectResult {
         name: job.result_name(method),
@@ -192,7 +193,7 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
         let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
         if main.is_none() {
             let acc = t.model.accuracy(&cx.test_set, 512);
-            let out = job.judged_by.iter().map(|&m| judge(job, &t, m, cx.releases, &cx.data.test, acc, cx.config.alpha, &cx.vcfg)).collect::<Result<Vec<_>>>()?;
+            let out = job.judged_by.iter().map(|&m| judge(job, &t, m, cx, acc)).collect::<Result<Vec<_>>>()?;
             write_json(&res_path, &out)?;
             main = Some(out);
         }
