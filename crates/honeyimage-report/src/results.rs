@@ -101,6 +101,32 @@ pub struct SuspectResult {
 }
 
 impl SuspectResult {
+    /// A suspect before any judgement: no seed, epochs or accuracies,
+    /// every measurement NaN, no verdict (fill in what is known with
+    /// struct-update syntax).
+    pub fn unjudged(name: String, method: Method, role: Role, arch: String) -> Self {
+        SuspectResult {
+            name,
+            key: 0,
+            method,
+            role,
+            arch,
+            seed: 0,
+            epochs: 0,
+            train_accuracy: f64::NAN,
+            test_accuracy: f64::NAN,
+            p_value: f64::NAN,
+            statistic: f64::NAN,
+            tau_score: f64::NAN,
+            effect_size: f64::NAN,
+            label_only_p: f64::NAN,
+            verdict: false,
+            curve: Vec::new(),
+        }
+    }
+}
+
+impl SuspectResult {
     /// Whether the run's main key judged it. Rows of further keys only feed
     /// the false-positive rate over keys ([`KeyPopulation`]); counted with
     /// the main key's, they would count a clean model once per key.

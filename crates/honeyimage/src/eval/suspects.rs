@@ -106,22 +106,11 @@ fn judge(job: &Job, t: &Trained, method: Method, cx: &Ctx, test_accuracy: f64) -
     let (releases, test, alpha, vcfg) = (cx.releases, &cx.data.test, cx.config.alpha, &cx.vcfg);
     let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
     let mut r = SuspectResult {
-        name: job.result_name(method),
-        key: 0,
-        method,
-        role: job.role,
-        arch: job.arch_label(),
         seed: job.seed,
         epochs: t.config.epochs,
         train_accuracy: t.report.final_train_accuracy,
         test_accuracy,
-        p_value: f64::NAN,
-        statistic: f64::NAN,
-        tau_score: f64::NAN,
-        effect_size: f64::NAN,
-        label_only_p: f64::NAN,
-        verdict: false,
-        curve: Vec::new(),
+        ..SuspectResult::unjudged(job.result_name(method), method, job.role, job.arch_label())
     };
     match &releases.judges[&method] {
         Judge::Key(k) => {
@@ -268,23 +257,10 @@ fn run_external(ext: &crate::config::ExternalModel, cx: &Ctx) -> Result<Vec<Susp
     let stem = format!("external__{}", ext.name.replace('/', "_"));
     let base_path = cx.run_dir.join("suspects").join(format!("{stem}.json"));
     let (base, _) = cached(&base_path, || {
+        let name = format!("honeyimage/{}/external-{}/{}", ext.role, ext.arch, ext.name);
         let blank = SuspectResult {
-            name: format!("honeyimage/{}/external-{}/{}", ext.role, ext.arch, ext.name),
-            key: 0,
-            method: Method::HoneyImage,
-            role: ext.role,
-            arch: format!("external-{}", ext.arch),
-            seed: 0,
-            epochs: 0,
-            train_accuracy: f64::NAN,
             test_accuracy: oracle_accuracy(o.as_mut(), &cx.data.test)?,
-            p_value: f64::NAN,
-            statistic: f64::NAN,
-            tau_score: f64::NAN,
-            effect_size: f64::NAN,
-            label_only_p: f64::NAN,
-            verdict: false,
-            curve: Vec::new(),
+            ..SuspectResult::unjudged(name, Method::HoneyImage, ext.role, format!("external-{}", ext.arch))
         };
         judge_with_key(o.as_mut(), &blank, cx.releases.key(0), 0, cx.config.alpha, &cx.vcfg)
     })?;
