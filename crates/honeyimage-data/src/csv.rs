@@ -64,9 +64,8 @@ fn image_dirs(csv: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn parse(csv: &Path) -> Result<Table> {
-    let text = fsutil::read(csv)?;
-    let err = |line: usize, what: String| Error::Csv { path: csv.into(), line, what };
+/// (start, end) byte spans of the lines of `text`, newlines included.
+fn line_spans(text: &[u8]) -> Vec<(usize, usize)> {
     let mut lines = Vec::new();
     let mut start = 0;
     for (i, b) in text.iter().enumerate() {
@@ -78,6 +77,54 @@ fn parse(csv: &Path) -> Result<Table> {
     if start < text.len() {
         lines.push((start, text.len()));
     }
+    lines
+}
+
+/// The (folder, file) of image `name` under `csv_dir`: the name as given
+/// when it has an extension, else with each image extension, in each folder.
+fn find_image(name: &str, dirs: &[PathBuf], csv_dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let rel = Path::new(name);
+    let mut candidates: Vec<PathBuf> = IMAGE_EXTS[..4].iter().map(|e| PathBuf::from(format!("{name}.{e}"))).collect();
+    if rel.extension().is_some() {
+        candidates.insert(0, rel.into());
+    }
+    dirs.iter().find_map(|d| candidates.iter().find(|c| csv_dir.join(d).join(c).is_file()).map(|c| (d.clone(), c.clone())))
+}
+
+/// The class of a one-hot row: the one column holding 1 (others 0).
+fn one_hot_label(f: &[String], class_cols: &[usize], header: &[String]) -> std::result::Result<String, String> {
+    let mut hot = Vec::new();
+    for &c in class_cols {
+        match f[c].parse::<f64>() {
+            Ok(1.0) => hot.push(c),
+            Ok(0.0) => {}
+            _ => return Err(format!("column `{}` holds {:?}, expected 0 or 1", header[c], f[c])),
+        }
+    }
+    match hot[..] {
+        [c] => Ok(header[c].clone()),
+        [] => Err("no class column is 1".into()),
+        _ => Err(format!("several class columns are 1: {}", hot.iter().map(|&c| header[c].as_str()).collect::<Vec<_>>().join(", "))),
+    }
+}
+
+/// Class names of a `label` column: 0..=max for integer labels, else the
+/// sorted distinct names.
+fn class_names_of(raw_labels: &[String]) -> std::result::Result<Vec<String>, String> {
+    if let Ok(ints) = raw_labels.iter().map(|l| l.parse::<u32>()).collect::<std::result::Result<Vec<_>, _>>() {
+        let max = ints.iter().max().copied().unwrap_or(0);
+        if max > 100_000 {
+            return Err(format!("integer label {max} is implausibly large"));
+        }
+        return Ok((0..=max).map(|i| i.to_string()).collect());
+    }
+    Ok(raw_labels.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect())
+}
+
+fn parse(csv: &Path) -> Result<Table> {
+    let text = fsutil::read(csv)?;
+    let err = |line: usize, what: String| Error::Csv { path: csv.into(), line, what };
+    let lines = line_spans(&text);
     let line_str = |i: usize| -> Result<&str> {
         let (a, b) = lines[i];
         let s = std::str::from_utf8(&text[a..b]).map_err(|_| err(i + 1, "not valid UTF-8".into()))?;
@@ -116,14 +163,7 @@ fn parse(csv: &Path) -> Result<Table> {
         if !seen.insert(name.clone()) {
             return Err(err(li + 1, format!("image {name:?} listed twice")));
         }
-        let mut candidates: Vec<PathBuf> = IMAGE_EXTS[..4].iter().map(|e| PathBuf::from(format!("{name}.{e}"))).collect();
-        if rel.extension().is_some() {
-            candidates.insert(0, rel.into());
-        }
-        let found = dirs.iter().find_map(|d| {
-            candidates.iter().find(|c| csv_dir.join(d).join(c).is_file()).map(|c| (d.clone(), c.clone()))
-        });
-        let (dir, file) = found.ok_or_else(|| {
+        let (dir, file) = find_image(name, &dirs, csv_dir).ok_or_else(|| {
             let looked: Vec<String> = dirs.iter().map(|d| csv_dir.join(d).display().to_string()).collect();
             err(li + 1, format!("unknown image {name:?}: no such file in {}", looked.join(", ")))
         })?;
@@ -132,35 +172,14 @@ fn parse(csv: &Path) -> Result<Table> {
         }
         let label = match label_col {
             Some(c) => f[c].clone(),
-            None => {
-                let mut hot = Vec::new();
-                for &c in &class_cols {
-                    match f[c].parse::<f64>() {
-                        Ok(1.0) => hot.push(c),
-                        Ok(0.0) => {}
-                        _ => return Err(err(li + 1, format!("column `{}` holds {:?}, expected 0 or 1", header[c], f[c]))),
-                    }
-                }
-                match hot[..] {
-                    [c] => header[c].clone(),
-                    [] => return Err(err(li + 1, "no class column is 1".into())),
-                    _ => return Err(err(li + 1, format!("several class columns are 1: {}", hot.iter().map(|&c| header[c].as_str()).collect::<Vec<_>>().join(", ")))),
-                }
-            }
+            None => one_hot_label(&f, &class_cols, &header).map_err(|what| err(li + 1, what))?,
         };
         raw_labels.push(label);
         rows.push(Row { line: li, id: name.clone(), label: 0, dir, file });
     }
-    let class_names: Vec<String> = if label_col.is_none() {
-        class_cols.iter().map(|&c| header[c].clone()).collect()
-    } else if let Ok(ints) = raw_labels.iter().map(|l| l.parse::<u32>()).collect::<std::result::Result<Vec<_>, _>>() {
-        let max = ints.iter().max().copied().unwrap_or(0);
-        if max > 100_000 {
-            return Err(err(1, format!("integer label {max} is implausibly large")));
-        }
-        (0..=max).map(|i| i.to_string()).collect()
-    } else {
-        raw_labels.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+    let class_names: Vec<String> = match label_col {
+        None => class_cols.iter().map(|&c| header[c].clone()).collect(),
+        Some(_) => class_names_of(&raw_labels).map_err(|what| err(1, what))?,
     };
     for (row, l) in rows.iter_mut().zip(&raw_labels) {
         row.label = class_names.iter().position(|c| c == l).unwrap_or(0) as u32;
