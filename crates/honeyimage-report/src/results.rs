@@ -98,6 +98,23 @@ pub struct SuspectResult {
     pub verdict: bool,
     /// Verification along training.
     pub curve: Vec<EpochPoint>,
+    /// The robustness attack it went through (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub attack: String,
+    /// What a cleaning attack removed from its training data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removed>,
+}
+
+/// What a cleaning attack removed: of all training samples, and of the
+/// method's marked samples (R) among them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Removed {
+    /// Fraction of all training samples removed.
+    pub all: f64,
+    /// Fraction of the marked samples removed (NaN: no marked samples).
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub marked: f64,
 }
 
 impl SuspectResult {
@@ -122,6 +139,8 @@ impl SuspectResult {
             label_only_p: f64::NAN,
             verdict: false,
             curve: Vec::new(),
+            attack: String::new(),
+            removed: None,
         }
     }
 }
@@ -272,13 +291,59 @@ pub struct EvalResults {
     /// Clean p-values over every (key, clean model) pair of HoneyImage.
     #[serde(default)]
     pub key_population: Option<KeyPopulation>,
+    /// One row per (attack, method): how verification fares against it.
+    #[serde(default)]
+    pub robustness: Vec<AttackSummary>,
+}
+
+/// How one method's verification fares against one attack: infringing
+/// suspects that went through it, against clean suspects given the same
+/// treatment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackSummary {
+    /// The attack's label with its strength (e.g. `jpeg-q75`).
+    pub attack: String,
+    /// Its family: data, training, cleaning, model or query.
+    pub family: String,
+    /// The method judged.
+    pub method: Method,
+    /// Whether the attacked API answers with labels only (the label-only test decided).
+    pub label_only: bool,
+    /// Infringing suspects.
+    pub infringing: usize,
+    /// True-positive rate at alpha = 0.001.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub tpr_001: f64,
+    /// True-positive rate at alpha = 0.01.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub tpr_01: f64,
+    /// Median p-value of the infringing suspects.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub median_p: f64,
+    /// AUROC of -log10 p, infringing against the attacked clean suspects.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub auroc: f64,
+    /// Attacked clean suspects.
+    pub clean: usize,
+    /// Of them, flagged at the run's alpha.
+    pub clean_flagged: usize,
+    /// Mean test accuracy of the attacked infringing suspects.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub test_accuracy: f64,
+    /// Mean test accuracy of the same suspects (architecture, seed) unattacked.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub base_test_accuracy: f64,
+    /// Mean fraction of the marked samples a cleaning attack removed, and of all samples.
+    #[serde(default)]
+    pub removed: Option<Removed>,
 }
 
 impl EvalResults {
     /// The suspects judged by the main key (see [`SuspectResult::is_main_key`]):
     /// those the report's tables, counts and histograms are about.
+    /// Attacked suspects are left out too: they belong to the robustness section.
     pub fn main_key_suspects(&self) -> impl Iterator<Item = &SuspectResult> + '_ {
-        self.suspects.iter().filter(|s| s.is_main_key())
+        self.suspects.iter().filter(|s| s.is_main_key() && s.attack.is_empty())
     }
 }
 
@@ -322,6 +387,32 @@ pub struct KeyPopulation {
     pub fpr: Vec<FprAt>,
     /// Every clean p-value, sorted (for the QQ plot).
     pub clean_p_values: Vec<f64>,
+    /// Tests at the level of keys (absent in runs before they existed).
+    #[serde(default)]
+    pub key_level: Option<KeyLevel>,
+}
+
+/// Uniformity tested with one p-value per key. Pairs that share a key are
+/// correlated (every clean model sees the same R/W draw), so a KS test over
+/// all pairs rejects too often even when each pair's p-value is uniform;
+/// pairing key j with one clean model keeps the p-values independent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyLevel {
+    /// p-values used: key j with clean model j mod M (models sorted by name).
+    pub n: usize,
+    /// Whether a clean model served more than one key (keys > models):
+    /// its p-values are then independent only given the model.
+    pub models_reused: bool,
+    /// Kolmogorov-Smirnov distance of those p-values from U(0, 1).
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub ks_d: f64,
+    /// Its p-value.
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub ks_p: f64,
+    /// Share of the variance of the clean p-values that lies between keys
+    /// (one-way random-effects estimate, clipped to [0, 1]).
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub between_key_share: f64,
 }
 
 #[cfg(test)]
@@ -431,6 +522,7 @@ mod tests {
                 key_bootstrap_ci95: (f64::NAN, f64::NAN),
             }],
             clean_p_values: vec![0.2, 0.5, 0.9],
+            key_level: None,
         };
         let json = serde_json::to_string(&kp).unwrap();
         assert!(

@@ -22,6 +22,8 @@ pub fn suspect(name: &str, method: Method, role: Role, verdict: bool) -> Suspect
         label_only_p: 0.3,
         verdict,
         curve: vec![],
+        attack: String::new(),
+        removed: None,
     }
 }
 
@@ -69,5 +71,6 @@ pub fn results(suspects: Vec<SuspectResult>) -> EvalResults {
         examples: vec![],
         wall_seconds: 12.0,
         key_population: None,
+        robustness: Vec::new(),
     }
 }

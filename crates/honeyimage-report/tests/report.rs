@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use honeyimage_report::results::{
-    CurvePoint, EpochPoint, EvalResults, Example, FprAt, KeyPopulation, MethodSummary, Stealth,
-    SuspectResult,
+    AttackSummary, CurvePoint, EpochPoint, EvalResults, Example, FprAt, KeyPopulation,
+    MethodSummary, Removed, Stealth, SuspectResult,
 };
 use honeyimage_report::{render_html, suspects_csv, write_report, Method, Role};
 
@@ -59,6 +59,8 @@ fn suspect(method: Method, role: Role, i: usize, p: f64, alpha: f64) -> SuspectR
             tau_score: 0.1,
             train_accuracy: 0.8,
         }],
+        attack: String::new(),
+        removed: None,
     }
 }
 
@@ -208,6 +210,7 @@ fn synthetic() -> EvalResults {
         examples,
         wall_seconds: 3725.0,
         key_population: None,
+        robustness: Vec::new(),
     }
 }
 
@@ -260,6 +263,7 @@ fn with_keys(mut r: EvalResults) -> EvalResults {
         ks_p,
         fpr,
         clean_p_values: p_values,
+        key_level: None,
     });
     r
 }
@@ -382,6 +386,7 @@ fn html_survives_nan_none_and_empty_vectors() {
         examples: vec![],
         wall_seconds: 0.0,
         key_population: None,
+        robustness: Vec::new(),
     };
     let html = render_html(&empty);
     for needle in [
@@ -424,7 +429,7 @@ fn csv_has_one_row_per_suspect_and_quotes() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict,key"
+        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict,key,attack,removed_all,removed_marked"
     );
     assert_eq!(lines.len(), r.suspects.len() + 1);
     assert!(
@@ -434,10 +439,10 @@ fn csv_has_one_row_per_suspect_and_quotes() {
         "{}",
         lines[1]
     );
-    // Every unquoted row has the 15 columns; badnets NaNs are empty fields.
+    // Every unquoted row has the 18 columns; badnets NaNs are empty fields.
     for l in &lines[2..] {
-        assert_eq!(l.split(',').count(), 15, "{l}");
-        assert!(l.ends_with(",0"), "main key: {l}");
+        assert_eq!(l.split(',').count(), 18, "{l}");
+        assert!(l.ends_with(",0,,,"), "main key, no attack: {l}");
     }
     let badnets = lines.iter().find(|l| l.starts_with("badnets/")).unwrap();
     assert!(
@@ -607,7 +612,7 @@ fn chromium_renders_a_non_blank_page() {
 /// writing leaves nothing but those files behind.
 #[test]
 fn keep_sample_report() {
-    let r = with_keys(synthetic());
+    let r = with_attacks(with_keys(synthetic()));
     let dir = tempfile::tempdir().unwrap();
     let path = match std::env::var_os("HONEYIMAGE_REPORT_OUT") {
         Some(p) => PathBuf::from(p),
@@ -765,7 +770,7 @@ fn rows_of_further_keys_change_no_table_or_count() {
     // The CSV keeps every row, with its key.
     let csv = suspects_csv(&keyed);
     assert_eq!(csv.lines().count(), 1 + keyed.suspects.len());
-    assert_eq!(csv.lines().filter(|l| l.ends_with(",11")).count(), 10);
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",11,,,")).count(), 10);
 }
 
 #[test]
@@ -792,4 +797,127 @@ fn a_key_population_round_trips_through_json() {
     let back: EvalResults = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
     assert_eq!(back.key_population, r.key_population);
     assert_eq!(render_html(&back), render_html(&r));
+}
+
+/// `r` with a robustness study: three attacks in two families against
+/// HoneyImage and BadNets (BadNets not run under the filter), with one
+/// attacked suspect per (attack, method) in the suspects list.
+fn with_attacks(mut r: EvalResults) -> EvalResults {
+    let row =
+        |attack: &str, family: &str, method: Method, tpr_001: f64, acc: (f64, f64)| AttackSummary {
+            attack: attack.into(),
+            family: family.into(),
+            method,
+            label_only: attack == "labels-only",
+            infringing: 10,
+            tpr_001,
+            tpr_01: (tpr_001 + 0.05).min(1.0),
+            median_p: 3e-6,
+            auroc: 0.99,
+            clean: 3,
+            clean_flagged: 0,
+            test_accuracy: acc.1,
+            base_test_accuracy: acc.0,
+            removed: None,
+        };
+    let mut filter = row(
+        "loss-filter-0p05-f4",
+        "cleaning",
+        Method::HoneyImage,
+        0.4,
+        (0.851, 0.86),
+    );
+    filter.removed = Some(Removed {
+        all: 0.075,
+        marked: 0.525,
+    });
+    r.robustness = vec![
+        row("jpeg-q75", "data", Method::HoneyImage, 1.0, (0.851, 0.843)),
+        row("jpeg-q75", "data", Method::BadNets, 0.2, (0.84, 0.83)),
+        filter,
+        row(
+            "labels-only",
+            "query",
+            Method::HoneyImage,
+            0.95,
+            (0.851, 0.851),
+        ),
+        row(
+            "labels-only",
+            "query",
+            Method::BadNets,
+            f64::NAN,
+            (0.84, 0.84),
+        ),
+    ];
+    let attacked: Vec<SuspectResult> = r
+        .robustness
+        .iter()
+        .map(|a| {
+            let mut s = suspect(a.method, Role::Infringing, 0, 1e-6, r.alpha);
+            s.name = format!("{}/{}", s.name, a.attack);
+            s.attack = a.attack.clone();
+            s.removed = a.removed;
+            s
+        })
+        .collect();
+    r.suspects.extend(attacked);
+    r
+}
+
+#[test]
+fn robustness_section_renders_its_finding_heat_map_and_costs() {
+    let plain = synthetic();
+    let r = with_attacks(synthetic());
+    let html = render_html(&r);
+    let pos = |s: &str| html.find(s).unwrap_or_else(|| panic!("no {s}"));
+    assert!(pos("id=\"histograms\"") < pos("id=\"robustness\""));
+    assert!(pos("id=\"robustness\"") < pos("id=\"curve-plot\""));
+    assert!(html.contains("<h2>Robustness: the infringer's playbook</h2>"));
+    assert!(html.contains(
+        "<p class=\"finding alarm\">HoneyImage keeps TPR ≥ 0.9 at α = 0.001 under 2 of 3 attacks \
+         that cost the attacker less than 2 points of test accuracy (not under loss-filter-0p05-f4); \
+         no attacked clean model was flagged.</p>"
+    ));
+    // Rows grouped by family, one column per method, a dash where not run.
+    let table = table_of(&html, "robustness-table");
+    assert_eq!(table.matches("<tr class=\"family\">").count(), 3);
+    assert_eq!(table.matches("<td class=\"heat\"").count(), 5);
+    assert!(table.contains("<th class=\"num\">HoneyImage</th><th class=\"num\">BadNets</th>"));
+    assert!(
+        table.contains("style=\"background:#8ce99a\""),
+        "TPR 1 is green"
+    );
+    assert!(table.contains(">1.00</td>") && table.contains(">0.20</td>"));
+    assert!(table.contains(">0.95<span class=\"labels-mark\">labels</span></td>"));
+    assert!(table.contains("<td class=\"heat muted\" title=\"not run\">–</td>"));
+    assert!(table.contains("10 infringing / 0 of 3 clean flagged"));
+    // One cost line per attack, from HoneyImage's row.
+    let costs = &html[pos("id=\"robustness-costs\"")..];
+    let costs = &costs[..costs.find("</ul>").unwrap()];
+    assert_eq!(costs.matches("<li>").count(), 3);
+    for line in [
+        "<code>jpeg-q75</code> (data): test accuracy 85.1% → 84.3% (−0.8 points); clean models flagged 0 of 3",
+        "<code>loss-filter-0p05-f4</code> (cleaning): test accuracy 85.1% → 86.0% (+0.9 points); clean models flagged 0 of 3; \
+         removed 7.50% of the training set and 52.5% of the HoneyImages (7.0× the base rate)",
+        "<code>labels-only</code> (query): test accuracy 85.1% → 85.1% (no change)",
+    ] {
+        assert!(costs.contains(line), "no {line:?} in {costs}");
+    }
+    assert!(html.contains("Image Shortcut Squeezing (Liu et al., ICML 2023)"));
+    assert_self_contained(&html);
+    // Attacked suspects stay out of the tables and counts, but not the CSV.
+    let rows = |html: &str| table_of(html, "suspects-table").matches("<tr").count();
+    assert_eq!(rows(&html), rows(&render_html(&plain)));
+    assert!(html.contains("5 attacked suspects are summarised under"));
+    let csv = suspects_csv(&r);
+    assert_eq!(csv.lines().count(), 1 + r.suspects.len());
+    assert!(
+        csv.contains(",true,0,loss-filter-0p05-f4,0.075,0.525\n"),
+        "{csv}"
+    );
+    // Without attacks there is no section, and JSON round-trips it.
+    assert!(!render_html(&plain).contains("id=\"robustness\""));
+    let back: EvalResults = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(render_html(&back), html);
 }

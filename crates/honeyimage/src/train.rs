@@ -116,6 +116,35 @@ impl Sgd {
     }
 }
 
+/// Random crop (zero padding `pad`, 0 disables) and horizontal flip of a
+/// batch `[n, c, h, w]`, drawn from `rng`; differentiable in `x`, so the
+/// HoneyImage optimisation can average its objective over the same
+/// augmentations an infringer trains with.
+pub fn crop_flip(x: &Tensor, pad: usize, flip: bool, rng: &mut ChaCha8Rng) -> Tensor {
+    let pad = pad as i64;
+    let mut x = x.shallow_clone();
+    if pad > 0 {
+        let s = x.size();
+        let (h, w) = (s[2], s[3]);
+        let padded = x.constant_pad_nd([pad, pad, pad, pad]);
+        let crops: Vec<Tensor> = (0..s[0])
+            .map(|i| {
+                let dy = rng.gen_range(0..=2 * pad);
+                let dx = rng.gen_range(0..=2 * pad);
+                padded.get(i).narrow(1, dy, h).narrow(2, dx, w)
+            })
+            .collect();
+        x = Tensor::stack(&crops, 0);
+    }
+    if flip {
+        let n = x.size()[0];
+        let mask: Vec<bool> = (0..n).map(|_| rng.gen_bool(0.5)).collect();
+        let mask = Tensor::from_slice(&mask).to_device(x.device()).view([n, 1, 1, 1]);
+        x = x.flip([3]).where_self(&mask, &x);
+    }
+    x
+}
+
 /// Stateful optimiser + schedule, usable step by step (the bi-level
 /// HoneyImage optimisation interleaves these steps with PGD).
 pub struct Trainer {
@@ -150,44 +179,32 @@ impl Trainer {
 
     /// Random crop (zero padding) and flip of a batch `[n, c, h, w]`.
     pub fn augment(&mut self, x: &Tensor) -> Tensor {
-        let pad = self.config.crop_padding as i64;
-        let mut x = x.shallow_clone();
-        if pad > 0 {
-            let s = x.size();
-            let (h, w) = (s[2], s[3]);
-            let padded = x.constant_pad_nd([pad, pad, pad, pad]);
-            let crops: Vec<Tensor> = (0..s[0])
-                .map(|i| {
-                    let dy = self.rng.gen_range(0..=2 * pad);
-                    let dx = self.rng.gen_range(0..=2 * pad);
-                    padded.get(i).narrow(1, dy, h).narrow(2, dx, w)
-                })
-                .collect();
-            x = Tensor::stack(&crops, 0);
-        }
-        if self.config.flip {
-            let n = x.size()[0];
-            let mask: Vec<bool> = (0..n).map(|_| self.rng.gen_bool(0.5)).collect();
-            let mask = Tensor::from_slice(&mask).to_device(x.device()).view([n, 1, 1, 1]);
-            x = x.flip([3]).where_self(&mask, &x);
-        }
-        x
+        crop_flip(x, self.config.crop_padding, self.config.flip, &mut self.rng)
     }
 
     /// One SGD step on a batch; returns (mean loss, correct count).
     pub fn step(&mut self, model: &Model, x: &Tensor, y: &Tensor) -> Result<(f64, i64)> {
-        let lr = self.lr_at(self.step);
         let x = self.augment(x);
-        let logits = model.forward_t(&x, true);
-        let loss = logits.f_cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, self.config.label_smoothing)?;
+        let smoothing = self.config.label_smoothing;
+        let (l, logits) = self.step_with(model, &x, |logits| Ok(logits.f_cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, smoothing)?))?;
+        let correct = logits.argmax(-1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[]);
+        Ok((l, correct))
+    }
+
+    /// One SGD step with the caller's loss of the logits of `x` (as given:
+    /// no augmentation here); returns the loss and the detached logits.
+    /// Mixup, adversarial training and distillation are built on it.
+    pub fn step_with(&mut self, model: &Model, x: &Tensor, loss_of: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<(f64, Tensor)> {
+        let lr = self.lr_at(self.step);
+        let logits = model.forward_t(x, true);
+        let loss = loss_of(&logits)?;
         self.opt.backward_step(&loss, lr);
         self.step += 1;
         let l = loss.double_value(&[]);
         if !l.is_finite() {
             return Err(Error::NonFinite(format!("training loss at step {} (lr {lr})", self.step)));
         }
-        let correct = logits.argmax(-1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[]);
-        Ok((l, correct))
+        Ok((l, logits.detach()))
     }
 
     /// Shuffles with this trainer's stream (for epoch orders).
@@ -313,6 +330,44 @@ impl Checkpoints {
 /// Trains `model` on `data` for `config.epochs` epochs.
 pub fn train(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &mut dyn FnMut(TrainEvent)) -> Result<TrainReport> {
     train_resumable(model, data, config, None, on_event)
+}
+
+/// One batch of a custom training run: the trainer (for its schedule,
+/// augmentation and stream), the batch's images and labels; returns the
+/// batch's mean loss and correct count.
+pub type BatchStep<'a> = dyn FnMut(&mut Trainer, &Tensor, &Tensor) -> Result<(f64, i64)> + 'a;
+
+/// Trains `model` on `data` with a caller-supplied batch step (mixup,
+/// adversarial training, distillation, masked fine-tuning): the schedule
+/// and batch order of [`train`], without checkpoints.
+pub fn train_with(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &mut dyn FnMut(TrainEvent), step: &mut BatchStep) -> Result<TrainReport> {
+    config.validate()?;
+    let n = data.len();
+    if n == 0 {
+        return Err(Error::invalid("training data", "no samples"));
+    }
+    let steps_per_epoch = n.div_ceil(config.batch_size);
+    let mut trainer = Trainer::new(model, config, steps_per_epoch)?;
+    let device = model.device();
+    let (images, labels) = (data.images.to_device(device), data.labels.to_device(device));
+    let start = Instant::now();
+    let (mut loss, mut accuracy, mut seen) = (f64::NAN, f64::NAN, 0usize);
+    for epoch in 0..config.epochs {
+        let mut order: Vec<usize> = (0..n).collect();
+        trainer.shuffle(&mut order);
+        let (mut loss_sum, mut correct, mut count) = (0.0, 0i64, 0usize);
+        for batch in order.chunks(config.batch_size) {
+            let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
+            let (l, c) = step(&mut trainer, &images.index_select(0, &idx), &labels.index_select(0, &idx))?;
+            (loss_sum, correct, count, seen) = (loss_sum + l * batch.len() as f64, correct + c, count + batch.len(), seen + batch.len());
+            let images_per_s = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            on_event(TrainEvent::Step { epoch, step: trainer.step, total_steps: trainer.total_steps, loss: loss_sum / count as f64, accuracy: correct as f64 / count as f64, images_per_s });
+        }
+        (loss, accuracy) = (loss_sum / n as f64, correct as f64 / n as f64);
+        on_event(TrainEvent::Epoch { epoch, loss, accuracy });
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(TrainReport { config: config.clone(), train_samples: n, final_loss: loss, final_train_accuracy: accuracy, seconds, images_per_s: seen as f64 / seconds.max(1e-9) })
 }
 
 /// Counters of a run: the epoch in progress and the totals so far.

@@ -149,3 +149,32 @@ fn budget_ssim_floor_and_identical_treatment_of_r_and_w() {
     assert_eq!(again.honey.images, opt.honey.images, "R and W must be treated identically");
     assert_eq!(again.honey.out_loss, opt.honey.out_loss);
 }
+
+#[test]
+fn no_perturb_releases_originals_and_eot_widens_the_gap_within_budget() {
+    let cfg = config();
+    let f = fixture(&cfg);
+    let cands = candidates::choose(&f.hardness.scores, &f.ds.labels, CLASSES, &cfg).unwrap();
+
+    // --no-perturb: every candidate is released as it was.
+    let plain = optimise(&f, &cands, &ProtectConfig { perturb: false, ..cfg.clone() });
+    for (&i, img) in plain.honey.indices.iter().zip(&plain.honey.images) {
+        assert_eq!(img[..], *f.ds.image(i), "sample {i} changed without perturbation");
+    }
+
+    // EOT: deterministic, within the budget, other images than plain PGD,
+    // and the gap still grows (its sign is right under transformations too).
+    let eot = ProtectConfig { eot: Some(honeyimage::config::Eot { samples: 2, crop_padding: 2, flip: true }), ..cfg.clone() };
+    let a = optimise(&f, &cands, &eot);
+    let b = optimise(&f, &cands, &eot);
+    assert_eq!(a.honey.images, b.honey.images, "EOT must be deterministic for a seed");
+    for (&i, img) in a.honey.indices.iter().zip(&a.honey.images) {
+        let d = f.ds.image(i).iter().zip(img).map(|(&x, &y)| (x as i32 - y as i32).abs()).max().unwrap();
+        assert!(d <= 4, "sample {i}: pixel moved by {d}");
+    }
+    let pgd = optimise(&f, &cands, &cfg);
+    assert_ne!(a.honey.images, pgd.honey.images);
+    let trace = &a.honey.gap_trace;
+    assert!(trace[trace.len() - 1] > trace[0], "EOT gap along the iterations {trace:?}");
+    assert!(a.honey.mean_gap() > a.unperturbed.mean_gap(), "EOT {} vs unperturbed {}", a.honey.mean_gap(), a.unperturbed.mean_gap());
+}

@@ -90,11 +90,40 @@ fn print_summary(results: &EvalResults, out: &std::path::Path) {
     println!("stealthiness: SSIM mean {:.4} min {:.4}, PSNR {:.1} dB, L-inf {}{lpips}", s.ssim_mean, s.ssim_min, s.psnr_mean, s.linf_max);
     if let Some(k) = &results.key_population {
         println!("clean p-values over {} keys x {} clean models ({} pairs): KS D {:.4}, p {:.3}", k.keys, k.clean_models, k.pairs, k.ks_d, k.ks_p);
+        if let Some(l) = &k.key_level {
+            let reuse = if l.models_reused { ", models reused across keys" } else { "" };
+            println!("  one pair per key ({} keys{reuse}): KS D {:.4}, p {:.3}; between-key share of variance {:.2}", l.n, l.ks_d, l.ks_p, l.between_key_share);
+        }
         for f in &k.fpr {
             println!("  alpha {}: {} flagged, rate {:.4} (95% CI [{:.4}, {:.4}], by-key bootstrap [{:.4}, {:.4}])", f.alpha, f.flagged, f.rate, f.ci95.0, f.ci95.1, f.key_bootstrap_ci95.0, f.key_bootstrap_ci95.1);
         }
     }
+    print_robustness(results);
     println!("report: {}", out.join("report.html").display());
+}
+
+/// One line per (attack, method) of the robustness suite.
+fn print_robustness(results: &EvalResults) {
+    if results.robustness.is_empty() {
+        return;
+    }
+    println!("{:<26} {:<18} {:>4} {:>8} {:>7} {:>9} {:>7} {:>7} {:>16}", "attack", "method", "#inf", "TPR.001", "TPR.01", "median p", "AUROC", "clean+", "test acc");
+    for a in &results.robustness {
+        let removed = a.removed.map(|r| format!("  removed {:.1}% of all, {:.1}% of marked", 100.0 * r.all, 100.0 * r.marked)).unwrap_or_default();
+        println!(
+            "{:<26} {:<18} {:>4} {:>8.2} {:>7.2} {:>9.2e} {:>7.3} {:>7} {:>7.4} ({:+.2}){removed}",
+            a.attack,
+            a.method,
+            a.infringing,
+            a.tpr_001,
+            a.tpr_01,
+            a.median_p,
+            a.auroc,
+            format!("{}/{}", a.clean_flagged, a.clean),
+            a.test_accuracy,
+            100.0 * (a.test_accuracy - a.base_test_accuracy),
+        );
+    }
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {

@@ -80,6 +80,16 @@ pub struct Args {
     /// Do not run the random-sample baseline in the summary.
     #[arg(long)]
     no_baseline: bool,
+    /// Release the hard samples unperturbed (zero distortion): verification
+    /// rests on selection and the withheld twins alone. See RESULTS.md for
+    /// when this is as strong as perturbing.
+    #[arg(long, conflicts_with = "eot")]
+    no_perturb: bool,
+    /// Expectation over transformations: average each PGD step's loss gap
+    /// over this many random crops (padding 2) and flips, and train the
+    /// in-models with the same augmentation (for infringers who augment).
+    #[arg(long)]
+    eot: Option<usize>,
     /// Master seed (also seeds the proxies' training).
     #[arg(long)]
     seed: Option<u64>,
@@ -109,6 +119,12 @@ fn settings(args: &Args) -> Result<ProtectConfig> {
     set(&mut c.num_classes, args.num_classes.map(Some));
     if args.no_baseline {
         c.random_baseline = false;
+    }
+    if args.no_perturb {
+        c.perturb = false;
+    }
+    if let Some(samples) = args.eot {
+        c.eot = Some(honeyimage::config::Eot { samples, ..c.eot.unwrap_or_default() });
     }
     if let Some(s) = args.seed {
         c.seed = s;

@@ -70,3 +70,85 @@ seeds_per_arch = 1
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("another configuration"), "{}", stderr(&o));
 }
+
+/// The robustness suite, one attack per family on a tiny subset: every
+/// attack yields an infringing suspect per method and a clean one, the
+/// cleaning attack says what it removed, and the report shows the table.
+#[test]
+fn robustness_suite_runs_one_attack_per_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("exp.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+data = "{FMNIST}"
+private_size = 1000
+test_limit = 300
+curve_epochs = []
+minus_honey = false
+[protect]
+count = 20
+steps = 5
+random_baseline = false
+[protect.proxy_train]
+epochs = 2
+[suspect_train]
+epochs = 5
+[[archs]]
+arch = "small-cnn"
+seeds = [0]
+[baselines]
+random_pgd = false
+[[attacks]]
+kind = "jpeg"
+quality = 75
+[[attacks]]
+kind = "augment"
+crop_padding = 2
+flip = true
+[[attacks]]
+kind = "loss-filter"
+drop = 0.05
+folds = 2
+[[attacks]]
+kind = "prune"
+fraction = 0.5
+finetune_epochs = 1
+[[attacks]]
+kind = "labels-only"
+"#
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = run(&["eval", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let rows = r["robustness"].as_array().unwrap();
+    let attacks: Vec<&str> = rows.iter().map(|a| a["attack"].as_str().unwrap()).collect();
+    assert_eq!(attacks.len(), 15, "5 attacks x 3 methods: {attacks:?}");
+    for a in ["jpeg-q75", "crop2-flip", "loss-filter-0p05-f2", "prune-0p5-ft1", "labels-only"] {
+        assert_eq!(attacks.iter().filter(|&&x| x == a).count(), 3, "{a}");
+    }
+    let row = |attack: &str, method: &str| rows.iter().find(|a| a["attack"] == attack && a["method"] == method).unwrap();
+    for a in rows.iter().filter(|a| a["method"] != "badnets" || a["attack"] != "labels-only") {
+        assert_eq!((a["infringing"].as_u64(), a["clean"].as_u64()), (Some(1), Some(1)), "{a}");
+    }
+    // A watermark needs probabilities: behind a label-only API it is not judged.
+    assert_eq!(row("labels-only", "badnets")["infringing"], 0);
+    assert!(row("labels-only", "honeyimage")["label_only"].as_bool().unwrap());
+    // The API hides scores, not top-1 answers: the accuracy is the base model's.
+    let lo = row("labels-only", "honeyimage");
+    assert_eq!(lo["test_accuracy"], lo["base_test_accuracy"]);
+    let removed = &row("loss-filter-0p05-f2", "honeyimage")["removed"];
+    assert!((removed["all"].as_f64().unwrap() - 0.05).abs() < 0.01, "{removed}");
+    assert!((0.0..=1.0).contains(&removed["marked"].as_f64().unwrap()), "{removed}");
+    // Attacked suspects stay out of the main summary and the key population.
+    assert_eq!(r["methods"][0]["n_infringing"], 1);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"robustness\""), "robustness section missing");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("attack"));
+    assert!(csv.contains("jpeg-q75"));
+}

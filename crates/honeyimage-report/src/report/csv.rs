@@ -3,7 +3,7 @@
 
 use crate::results::EvalResults;
 
-const HEADER: [&str; 15] = [
+const HEADER: [&str; 18] = [
     "name",
     "method",
     "role",
@@ -18,16 +18,23 @@ const HEADER: [&str; 15] = [
     "effect_size",
     "label_only_p",
     "verdict",
-    // Last, so that readers of the 14 older columns keep working.
+    // From here on appended, so that readers of the older columns keep working.
     "key",
+    "attack",
+    "removed_all",
+    "removed_marked",
 ];
 
 /// `results.csv`: a header row, then one row per suspect — every key's, so
 /// unlike the page's tables it holds each clean model once per key — with
 /// the columns `name, method, role, arch, seed, epochs, train_accuracy,
 /// test_accuracy, p_value, statistic, tau_score, effect_size, label_only_p,
-/// verdict, key` (`key` 0 is the main key; it comes last so that readers of
-/// the older 14 columns keep working).
+/// verdict, key, attack, removed_all, removed_marked` (`key` 0 is the main
+/// key; `attack` is empty for an unattacked suspect, and `removed_all` /
+/// `removed_marked` are the fractions of all and of the marked training
+/// samples a cleaning attack removed, empty for other suspects). The last
+/// four were appended in turn so that readers of the older columns keep
+/// working.
 /// Fields are quoted when they hold a comma, quote or line break; NaN is an
 /// empty field, infinities are `inf`/`-inf`, the verdict is `true`/`false`.
 pub fn suspects_csv(results: &EvalResults) -> String {
@@ -53,6 +60,9 @@ pub fn suspects_csv(results: &EvalResults) -> String {
             num(s.label_only_p),
             s.verdict.to_string(),
             s.key.to_string(),
+            s.attack.clone(),
+            s.removed.map_or_else(String::new, |r| num(r.all)),
+            s.removed.map_or_else(String::new, |r| num(r.marked)),
         ];
         w.write_record(&row).expect("writing to memory");
     }
@@ -74,6 +84,7 @@ fn num(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::Removed;
     use crate::testutil::{results, suspect};
     use crate::{Method, Role};
 
@@ -97,7 +108,7 @@ mod tests {
             "{}",
             rows[1]
         );
-        assert!(rows[1].ends_with(",true,0\n"), "{}", rows[1]);
+        assert!(rows[1].ends_with(",true,0,,,\n"), "{}", rows[1]);
         assert!(
             rows[2].starts_with("\"say \"\"hi\"\"\",random-pgd,clean-disjoint,"),
             "{}",
@@ -132,13 +143,13 @@ mod tests {
         let csv = suspects_csv(&results(vec![s]));
         assert_eq!(
             csv.lines().nth(1),
-            Some("x,badnets,infringing,small-cnn,1,3,0.9,0.8,0,inf,,-inf,,true,0")
+            Some("x,badnets,infringing,small-cnn,1,3,0.9,0.8,0,inf,,-inf,,true,0,,,")
         );
         assert!(csv.ends_with('\n') && !csv.contains('\r'));
     }
 
     #[test]
-    fn every_key_has_its_rows_and_the_key_is_the_last_column() {
+    fn every_key_has_its_rows_and_the_key_follows_the_older_columns() {
         let mut extra = suspect("clean/s2", Method::HoneyImage, Role::CleanDisjoint, true);
         extra.key = 3;
         let r = results(vec![
@@ -148,7 +159,7 @@ mod tests {
         let csv = suspects_csv(&r);
         let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
         let header = reader.headers().unwrap().clone();
-        assert_eq!(header.len(), 15);
+        assert_eq!(header.len(), 18);
         assert_eq!(&header[14], "key");
         assert_eq!(
             &header[13], "verdict",
@@ -159,5 +170,40 @@ mod tests {
             .map(|r| r.unwrap()[14].to_string())
             .collect();
         assert_eq!(keys, ["0", "3"], "rows of further keys are not dropped");
+    }
+
+    #[test]
+    fn attacked_suspects_name_their_attack_and_what_it_removed() {
+        let mut jpeg = suspect("jpeg/s1", Method::HoneyImage, Role::Infringing, true);
+        jpeg.attack = "jpeg-q75".into();
+        let mut filtered = suspect("filter/s1", Method::HoneyImage, Role::CleanDisjoint, false);
+        filtered.attack = "loss-filter-0p05-f4".into();
+        filtered.removed = Some(Removed {
+            all: 0.075,
+            marked: f64::NAN,
+        });
+        let csv = suspects_csv(&results(vec![
+            suspect("plain", Method::HoneyImage, Role::Infringing, true),
+            jpeg,
+            filtered,
+        ]));
+        let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        assert_eq!(
+            header.iter().skip(14).collect::<Vec<_>>(),
+            ["key", "attack", "removed_all", "removed_marked"]
+        );
+        let tails: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().skip(15).map(str::to_string).collect())
+            .collect();
+        assert_eq!(
+            tails,
+            [
+                vec!["", "", ""],
+                vec!["jpeg-q75", "", ""],
+                vec!["loss-filter-0p05-f4", "0.075", ""],
+            ]
+        );
     }
 }

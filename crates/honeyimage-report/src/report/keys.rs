@@ -33,6 +33,15 @@ pub(super) fn section(r: &EvalResults) -> Markup {
                 "The Clopper-Pearson interval treats the pairs as independent; "
                 "the bootstrap interval resamples whole keys, since pairs that share a key are correlated."
             }
+            @if let Some(kl) = &kp.key_level {
+                p.note {
+                    "Pairs that share a key are correlated: "
+                    (pct_fine(kl.between_key_share)) " of the variance of the clean p-values lies between keys. "
+                    "The uniformity test therefore uses one pair per key (key j with the j-th clean model"
+                    @if kl.models_reused { ", cycling through the models, so a model serves several keys" }
+                    "), and a rate counts as above α when its bootstrap interval over keys lies above α."
+                }
+            }
             div.scroll { (fpr_table(kp)) }
             p.note {
                 span.ci-mark.ci-above { "▲ above α" } ": the whole interval lies above α (more false positives than α promises). "
@@ -72,13 +81,26 @@ fn finding(kp: &KeyPopulation, run_alpha: f64) -> (String, bool) {
         plural(kp.clean_models, "clean model", "clean models"),
     );
     let ks = format!("KS D = {}, p = {}", fnum(kp.ks_d, 3), p_short(kp.ks_p));
-    let uniform = kp.ks_p.is_finite().then_some(kp.ks_p >= KS_REJECT);
+    let (ks, ks_p, interval): (String, f64, Interval) = match &kp.key_level {
+        None => (ks, kp.ks_p, |f| f.ci95),
+        Some(kl) => (
+            format!(
+                "one pair per key, n = {}: KS D = {}, p = {}; over all pairs, which share keys, {ks}",
+                kl.n,
+                fnum(kl.ks_d, 3),
+                p_short(kl.ks_p)
+            ),
+            kl.ks_p,
+            |f| f.key_bootstrap_ci95,
+        ),
+    };
+    let uniform = ks_p.is_finite().then_some(ks_p >= KS_REJECT);
     let p_values = match uniform {
         Some(true) => format!("the clean p-values are consistent with uniform ({ks})"),
         Some(false) => format!("the clean p-values are not consistent with uniform ({ks})"),
         None => "the clean p-values could not be tested for uniformity".into(),
     };
-    let excess = kp.fpr.iter().find(|f| above(f.ci95, f.alpha));
+    let excess = kp.fpr.iter().find(|f| above(interval(f), f.alpha));
     let alarm = uniform == Some(false) || excess.is_some();
     let Some(cited) = excess.or_else(|| cited_rate(&kp.fpr, run_alpha)) else {
         return (format!("{over} {p_values}."), alarm);
@@ -94,6 +116,9 @@ fn finding(kp: &KeyPopulation, run_alpha: f64) -> (String, bool) {
     };
     (format!("{over} {p_values}{tail}."), alarm)
 }
+
+/// Which of a rate's two intervals decides whether it lies above α.
+type Interval = fn(&FprAt) -> (f64, f64);
 
 /// The run's α among the rates, else the smallest α.
 fn cited_rate(fpr: &[FprAt], run_alpha: f64) -> Option<&FprAt> {
@@ -208,6 +233,7 @@ mod tests {
             ks_p,
             fpr,
             clean_p_values: vec![],
+            key_level: None,
         }
     }
 
@@ -292,5 +318,26 @@ mod tests {
             cell((f64::NAN, 0.1), 0.01),
             format!("<td class=\"num\">{DASH}</td>")
         );
+    }
+
+    #[test]
+    fn a_key_level_test_decides_uniformity_when_present() {
+        let mut kp = population(1e-5, calm());
+        kp.key_level = Some(crate::results::KeyLevel {
+            n: 100,
+            models_reused: true,
+            ks_d: 0.08,
+            ks_p: 0.52,
+            between_key_share: 0.61,
+        });
+        let (s, alarm) = finding(&kp, 0.01);
+        assert!(!alarm, "{s}");
+        assert!(
+            s.contains("consistent with uniform (one pair per key, n = 100: KS D = 0.080, p = 0.52; over all pairs, which share keys, KS D = 0.041, p = 1.0e-5)"),
+            "{s}"
+        );
+        // The by-key interval, not Clopper-Pearson, decides an excess.
+        kp.fpr[1].key_bootstrap_ci95 = (0.012, 0.05);
+        assert!(finding(&kp, 0.01).1);
     }
 }

@@ -8,11 +8,14 @@
 //! piece of data it is given; each section is its own small module, in page
 //! order: [`header`] (verdict paragraph and key numbers), [`detection`]
 //! (tables), [`figures`] (plots), [`keys`] (false positives over keys, when
-//! the run has them), [`suspects`], [`examples`], then the footer.
+//! the run has them), [`robustness`] (TPR under the infringer's attacks,
+//! when the run attacked its suspects), [`suspects`], [`examples`], then the
+//! footer.
 //!
-//! The tables, counts and histograms are about the suspects judged by the
-//! run's main key; the rows of further keys (clean models judged once per
-//! key) only feed the key section and `results.csv`.
+//! The tables, counts and histograms are about the unattacked suspects judged
+//! by the run's main key; the rows of further keys (clean models judged once
+//! per key) only feed the key section and `results.csv`, and attacked
+//! suspects only the robustness section and `results.csv`.
 //!
 //! Rendering never fails and never panics on odd data: NaN, infinite or
 //! missing values are shown as "–", empty sections say so, and a plot that
@@ -26,6 +29,7 @@ mod format;
 mod header;
 mod keys;
 mod plots;
+mod robustness;
 mod summary;
 mod suspects;
 
@@ -75,6 +79,7 @@ fn page(r: &EvalResults) -> Markup {
                     (figures::roc_section(r))
                     (figures::histograms_section(r))
                     (keys::section(r))
+                    (robustness::section(r))
                     (figures::curve_section(r))
                     (suspects::section(r))
                     (examples::section(r))

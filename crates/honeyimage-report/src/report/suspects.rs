@@ -1,8 +1,8 @@
 //! The "Suspect models" section: every suspect judged by the main key with
 //! its role, training, p-value and verdict, with the rows where the verdict
 //! contradicts the role tinted. Further keys' judgements of the clean models
-//! are only counted here; they are summarised in the key section and listed
-//! in `results.csv`.
+//! and attacked suspects are only counted here; they are summarised in the
+//! key and robustness sections and listed in `results.csv`.
 
 use maud::{html, Markup};
 
@@ -44,29 +44,40 @@ pub(super) fn section(r: &EvalResults) -> Markup {
     }
 }
 
-/// Where the rows of further keys went, when there are any.
+/// Where the rows of further keys and of attacked suspects went, when there
+/// are any.
 fn further_keys_note(r: &EvalResults, main: usize) -> Markup {
-    let extra = r.suspects.len() - main;
-    if extra == 0 {
-        return html! {};
-    }
+    let attacked = r.suspects.iter().filter(|s| !s.attack.is_empty()).count();
+    let extra = r.suspects.len() - main - attacked;
     let mut keys: Vec<usize> = r
         .suspects
         .iter()
+        .filter(|s| s.attack.is_empty())
         .map(|s| s.key)
         .filter(|&k| k > 0)
         .collect();
     keys.sort_unstable();
     keys.dedup();
     html! {
-        " The main key's verdicts only: "
-        (plural(extra, "further judgement", "further judgements"))
-        " of clean models by " (plural(keys.len(), "further key", "further keys"))
-        @if r.key_population.is_some() {
-            " are summarised under " a href="#key-population" { "False positives over keys" }
-            " and listed in results.csv."
-        } @else {
-            " are listed in results.csv."
+        @if extra > 0 {
+            " The main key's verdicts only: "
+            (plural(extra, "further judgement", "further judgements"))
+            " of clean models by " (plural(keys.len(), "further key", "further keys"))
+            @if r.key_population.is_some() {
+                " are summarised under " a href="#key-population" { "False positives over keys" }
+                " and listed in results.csv."
+            } @else {
+                " are listed in results.csv."
+            }
+        }
+        @if attacked > 0 {
+            " Unattacked suspects only: " (plural(attacked, "attacked suspect", "attacked suspects"))
+            @if r.robustness.is_empty() {
+                " are listed in results.csv."
+            } @else {
+                " are summarised under " a href="#robustness" { "Robustness" }
+                " and listed in results.csv."
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use honeyimage_data::Format;
 use serde::{Deserialize, Serialize};
 
-use super::{Arch, ProtectConfig, TrainConfig};
+use super::{Arch, Attack, ProtectConfig, TrainConfig};
 use crate::{Error, Result};
 
 /// One architecture of the suspect population.
@@ -90,6 +90,11 @@ pub struct EvalConfig {
     /// Clean models trained elsewhere (e.g. by PyTorch on `RUN/data/disjoint`,
     /// exported as TorchScript or ONNX), judged by every key.
     pub external_clean: Vec<ExternalModel>,
+    /// The robustness suite: every attack puts an infringing suspect of
+    /// each method, and a clean suspect, through it (see `eval::attacks`).
+    pub attacks: Vec<Attack>,
+    /// Seeds per architecture (the first ones) that go through each attack.
+    pub attack_seeds: usize,
 }
 
 /// A suspect model that the evaluation does not train.
@@ -137,6 +142,8 @@ impl Default for EvalConfig {
             lpips_weights: None,
             keys: 1,
             external_clean: Vec::new(),
+            attacks: Vec::new(),
+            attack_seeds: 1,
         }
     }
 }
@@ -157,6 +164,14 @@ impl EvalConfig {
         self.suspect_train.validate()?;
         if self.archs.is_empty() || self.archs.iter().any(|a| a.seeds.is_empty()) {
             return Err(Error::invalid("archs", "need at least one architecture with at least one seed"));
+        }
+        for a in &self.attacks {
+            a.validate()?;
+        }
+        let mut labels: Vec<String> = self.attacks.iter().map(Attack::label).collect();
+        labels.sort();
+        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::invalid("attacks", format!("{} is listed twice", w[0])));
         }
         if self.keys == 0 || self.keys > 1000 {
             return Err(Error::invalid("keys", format!("{} (must be in 1..=1000)", self.keys)));

@@ -1,14 +1,16 @@
 //! Every setting the library takes, as plain serde types with their range
 //! checks, in one leaf module: the key, the pipelines and the CLI all read
 //! them from here, and nothing here depends on the pipelines.
+mod attack;
 mod eval;
 mod model;
 mod protect;
 mod train;
 mod verify;
 
+pub use attack::{Attack, AttackFamily};
 pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel};
 pub use model::{Arch, ModelConfig};
-pub use protect::{ProtectConfig, Selection};
+pub use protect::{Eot, ProtectConfig, Selection};
 pub use train::TrainConfig;
 pub use verify::VerifyConfig;

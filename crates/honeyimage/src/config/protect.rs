@@ -58,6 +58,40 @@ pub struct ProtectConfig {
     /// (None: a class no sample carries is refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_classes: Option<usize>,
+    /// Perturb the candidates (false: release the hard samples unchanged,
+    /// zero distortion; verification then rests on selection and the
+    /// withheld twins alone).
+    #[serde(skip_serializing_if = "is_true")]
+    pub perturb: bool,
+    /// Expectation over transformations: optimise the loss gap averaged
+    /// over the augmentations an infringer trains with (None: off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eot: Option<Eot>,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// Expectation over transformations (Athalye et al., 2018) in the
+/// bi-level optimisation: every PGD step averages the loss gap over
+/// `samples` random crops and flips of the candidates, and the in-models
+/// train with the same augmentation, as an infringer's model would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Eot {
+    /// Random transformations per PGD step.
+    pub samples: usize,
+    /// Zero padding of the random crops.
+    pub crop_padding: usize,
+    /// Random horizontal flips.
+    pub flip: bool,
+}
+
+impl Default for Eot {
+    fn default() -> Self {
+        Eot { samples: 4, crop_padding: 2, flip: true }
+    }
 }
 
 impl Default for ProtectConfig {
@@ -80,6 +114,8 @@ impl Default for ProtectConfig {
             random_baseline: true,
             seed: 0,
             num_classes: None,
+            perturb: true,
+            eot: None,
         }
     }
 }
@@ -105,6 +141,9 @@ impl ProtectConfig {
         }
         if !(0.0..1.0).contains(&self.min_ssim) {
             return bad("min-ssim", format!("{} (must be in [0, 1))", self.min_ssim));
+        }
+        if self.eot.as_ref().is_some_and(|e| e.samples == 0 || e.samples > 64) {
+            return bad("eot samples", "must be in 1..=64".into());
         }
         if !(0.0..0.5).contains(&self.skip_hardest) {
             return bad("skip-hardest", format!("{} (must be in [0, 0.5))", self.skip_hardest));

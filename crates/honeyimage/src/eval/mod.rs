@@ -13,10 +13,12 @@
 //! | private, disjoint and test data | [`data`] |
 //! | a release and judge per method | [`releases`] |
 //! | train and judge each suspect | [`suspects`] |
+//! | the robustness attacks | [`attacks`] |
 //! | per-method metrics, stealth, curve | [`summary`] |
 //!
 //! The results types and the report live in `honeyimage-report`, which
 //! builds without libtorch.
+pub mod attacks;
 pub mod data;
 pub mod plan;
 pub mod releases;
@@ -116,6 +118,7 @@ pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(Ev
         curve: summary::curve_points(&suspects, config),
         examples: summary::examples(honey_key),
         key_population: summary::key_population(&suspects, config.keys, config.seed)?,
+        robustness: summary::robustness(&suspects, config, &plan.methods, honey_key.dataset.class_names.len())?,
         suspects,
         wall_seconds: started.elapsed().as_secs_f64(),
     };

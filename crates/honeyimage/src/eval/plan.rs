@@ -1,7 +1,7 @@
 //! The plan of an evaluation: which methods run and which suspects are
 //! trained, on what data, judged by which methods' keys. Pure: no data is
 //! touched, so the population can be checked before hours of training.
-use crate::config::{EvalConfig, Arch};
+use crate::config::{Arch, Attack, EvalConfig};
 use honeyimage_report::{Method, Role};
 
 /// Where a suspect's training data comes from.
@@ -34,6 +34,8 @@ pub struct Job {
     pub seed: u64,
     /// Methods whose keys judge this model.
     pub judged_by: Vec<Method>,
+    /// The robustness attack it goes through (None: trained plainly).
+    pub attack: Option<Attack>,
 }
 
 impl Job {
@@ -50,6 +52,16 @@ impl Job {
     /// File-system safe name of the cached result.
     pub fn file_stem(&self) -> String {
         self.name.replace('/', "__")
+    }
+
+    /// The same suspect without its attack (whose model the model- and
+    /// query-side attacks start from).
+    pub fn unattacked(&self) -> Job {
+        let name = match &self.attack {
+            Some(a) => self.name.trim_end_matches(&format!("/{}", a.label())).to_string(),
+            None => self.name.clone(),
+        };
+        Job { name, attack: None, ..self.clone() }
     }
 }
 
@@ -88,6 +100,7 @@ pub fn plan(config: &EvalConfig) -> Plan {
             width: spec.width,
             seed,
             judged_by,
+            attack: None,
         };
         for &seed in &spec.seeds {
             let honey = Method::HoneyImage;
@@ -106,7 +119,38 @@ pub fn plan(config: &EvalConfig) -> Plan {
             }
         }
     }
+    jobs.extend(attack_jobs(config, &methods));
     Plan { methods, jobs }
+}
+
+/// The robustness suite: per attack, architecture and attacked seed, one
+/// infringing suspect per method and one clean suspect judged by all.
+fn attack_jobs(config: &EvalConfig, methods: &[Method]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    // Suspect by suspect, then attack by attack: a run stopped early has
+    // the whole suite for its first suspects.
+    for spec in &config.archs {
+        let arch = format!("{}{}", spec.arch, spec.width.map(|w| format!("-w{w}")).unwrap_or_default());
+        for &seed in spec.seeds.iter().take(config.attack_seeds.max(1)) {
+            for attack in &config.attacks {
+                let mk = |prefix: &str, role: Role, data: DataRef, judged_by: Vec<Method>| Job {
+                    name: format!("{prefix}/{role}/{arch}/s{seed}/{}", attack.label()),
+                    data,
+                    role,
+                    arch: spec.arch,
+                    width: spec.width,
+                    seed,
+                    judged_by,
+                    attack: Some(attack.clone()),
+                };
+                for &m in methods {
+                    jobs.push(mk(m.as_str(), Role::Infringing, DataRef::Release(m), vec![m]));
+                }
+                jobs.push(mk("all", Role::CleanDisjoint, DataRef::Disjoint, methods.to_vec()));
+            }
+        }
+    }
+    jobs
 }
 
 #[cfg(test)]
@@ -137,5 +181,23 @@ mod tests {
         );
         assert_eq!(p.jobs[1].result_name(Method::BadNets), "badnets/clean-disjoint/small-cnn/s0");
         assert!(p.jobs.iter().filter(|j| j.role.is_clean()).all(|j| j.data != DataRef::Release(Method::HoneyImage)));
+    }
+
+    #[test]
+    fn attacks_add_one_infringing_suspect_per_method_and_a_clean_one() {
+        let c = EvalConfig {
+            archs: vec![ArchSpec { arch: Arch::SmallCnn, width: None, seeds: vec![0, 1] }],
+            attacks: vec![Attack::Jpeg { quality: 75 }],
+            baselines: crate::config::Baselines { random_pgd: false, badnets: false, ..Default::default() },
+            ..EvalConfig::default()
+        };
+        let p = plan(&c);
+        let attacked: Vec<&Job> = p.jobs.iter().filter(|j| j.attack.is_some()).collect();
+        let names: Vec<&str> = attacked.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["honeyimage/infringing/small-cnn/s0/jpeg-q75", "hard-unperturbed/infringing/small-cnn/s0/jpeg-q75", "all/clean-disjoint/small-cnn/s0/jpeg-q75"]);
+        assert_eq!(attacked[2].judged_by, vec![Method::HoneyImage, Method::HardUnperturbed]);
+        let base = attacked[0].unattacked();
+        assert_eq!((base.name.as_str(), base.attack.is_none()), ("honeyimage/infringing/small-cnn/s0", true));
+        assert!(p.jobs.iter().any(|j| j.name == base.name && *j == base));
     }
 }

@@ -2,7 +2,7 @@
 //! (AUROC with a bootstrap interval, TPR/TNR at the decision rule, TPR at low
 //! FPR, the paper's tau rule), harmlessness (paired accuracy drop),
 //! stealthiness of the HoneyImages and the training-length curve.
-use honeyimage_report::results::{CurvePoint, EpochPoint, Example, FprAt, KeyPopulation, MethodSummary, Stealth, SuspectResult};
+use honeyimage_report::results::{AttackSummary, CurvePoint, Removed, EpochPoint, Example, FprAt, KeyLevel, KeyPopulation, MethodSummary, Stealth, SuspectResult};
 use honeyimage_report::{Method, Role};
 
 use crate::config::EvalConfig;
@@ -59,7 +59,7 @@ fn accuracy_drops(pos: &[&SuspectResult], mine: &[&SuspectResult]) -> Vec<f64> {
 
 /// Detection quality and harmlessness of one method.
 pub fn summarise_method(m: Method, suspects: &[SuspectResult], config: &EvalConfig) -> Result<MethodSummary> {
-    let mine: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == m && s.key == 0).collect();
+    let mine: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == m && s.key == 0 && s.attack.is_empty()).collect();
     let pos: Vec<&SuspectResult> = mine.iter().copied().filter(|s| s.role.is_infringing()).collect();
     let neg: Vec<&SuspectResult> = mine.iter().copied().filter(|s| s.role.is_clean()).collect();
     let ps: Vec<f64> = pos.iter().map(|s| s.statistic).collect();
@@ -131,7 +131,7 @@ pub fn examples(k: &KeyBody) -> Vec<Example> {
 
 /// Whether a suspect is one of the clean models judged by every key.
 fn clean_for_keys(s: &SuspectResult) -> bool {
-    s.method == Method::HoneyImage && (s.role.is_clean() || s.role == Role::Original)
+    s.method == Method::HoneyImage && (s.role.is_clean() || s.role == Role::Original) && s.attack.is_empty()
 }
 
 /// Pooled rate of p < alpha over the pairs of the keys in `keys`.
@@ -150,14 +150,57 @@ fn key_bootstrap(by_key: &[Vec<f64>], alpha: f64, seed: u64) -> (f64, f64) {
     (rates[49], rates[1949])
 }
 
+/// The clean model a key-`j` result judged: its name without the `@kJ` suffix.
+fn model_of(s: &SuspectResult) -> &str {
+    s.name.split_once('@').map_or(s.name.as_str(), |(m, _)| m)
+}
+
+/// One p-value per key (key j with the j-th clean model, cyclically) against
+/// uniform, and the share of the variance of the p-values between keys.
+fn key_level(by_key: &[Vec<(String, f64)>]) -> Result<Option<KeyLevel>> {
+    let mut models: Vec<&str> = by_key.iter().flatten().map(|(m, _)| m.as_str()).collect();
+    models.sort_unstable();
+    models.dedup();
+    if models.is_empty() || by_key.len() < 2 {
+        return Ok(None);
+    }
+    let mut diagonal: Vec<f64> = (0..by_key.len())
+        .filter_map(|j| by_key[j].iter().find(|(m, _)| m == models[j % models.len()]).map(|&(_, p)| p))
+        .collect();
+    diagonal.sort_by(f64::total_cmp);
+    let (ks_d, ks_p) = honeyimage_stats::ks_uniform(&diagonal)?;
+    let groups: Vec<Vec<f64>> = by_key.iter().map(|g| g.iter().map(|&(_, p)| p).collect()).collect();
+    Ok(Some(KeyLevel { n: diagonal.len(), models_reused: by_key.len() > models.len(), ks_d, ks_p, between_key_share: between_share(&groups) }))
+}
+
+/// One-way random-effects share of variance between groups (ANOVA
+/// estimator of the intraclass correlation, clipped to [0, 1]); NaN when
+/// it cannot be estimated.
+pub fn between_share(groups: &[Vec<f64>]) -> f64 {
+    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let (k, n) = (groups.len() as f64, groups.iter().map(|g| g.len()).sum::<usize>() as f64);
+    if k < 2.0 || n <= k {
+        return f64::NAN;
+    }
+    let mean = |g: &[f64]| g.iter().sum::<f64>() / g.len() as f64;
+    let grand = groups.iter().flat_map(|g| g.iter()).sum::<f64>() / n;
+    let ss_between: f64 = groups.iter().map(|g| g.len() as f64 * (mean(g) - grand).powi(2)).sum();
+    let ss_within: f64 = groups.iter().map(|g| { let m = mean(g); g.iter().map(|x| (x - m).powi(2)).sum::<f64>() }).sum();
+    let (ms_b, ms_w) = (ss_between / (k - 1.0), ss_within / (n - k));
+    let n0 = (n - groups.iter().map(|g| (g.len() as f64).powi(2)).sum::<f64>() / n) / (k - 1.0);
+    let var_b = ((ms_b - ms_w) / n0).max(0.0);
+    if var_b + ms_w > 0.0 { (var_b / (var_b + ms_w)).clamp(0.0, 1.0) } else { f64::NAN }
+}
+
 /// The clean p-values over every (key, clean model) pair, against uniform.
 pub fn key_population(suspects: &[SuspectResult], keys: usize, seed: u64) -> Result<Option<KeyPopulation>> {
     let clean: Vec<&SuspectResult> = suspects.iter().filter(|s| clean_for_keys(s) && s.p_value.is_finite()).collect();
     if clean.is_empty() {
         return Ok(None);
     }
-    let mut by_key = vec![Vec::new(); keys];
-    clean.iter().filter(|s| s.key < keys).for_each(|s| by_key[s.key].push(s.p_value));
+    let mut named = vec![Vec::new(); keys];
+    clean.iter().filter(|s| s.key < keys).for_each(|s| named[s.key].push((model_of(s).to_string(), s.p_value)));
+    let by_key: Vec<Vec<f64>> = named.iter().map(|g| g.iter().map(|&(_, p)| p).collect()).collect();
     let mut all: Vec<f64> = by_key.iter().flatten().copied().collect();
     all.sort_by(f64::total_cmp);
     let (ks_d, ks_p) = honeyimage_stats::ks_uniform(&all)?;
@@ -174,7 +217,55 @@ pub fn key_population(suspects: &[SuspectResult], keys: usize, seed: u64) -> Res
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(KeyPopulation { keys, clean_models: by_key[0].len(), pairs: all.len(), ks_d, ks_p, fpr, clean_p_values: all }))
+    let key_level = key_level(&named)?;
+    Ok(Some(KeyPopulation { keys, clean_models: by_key[0].len(), pairs: all.len(), ks_d, ks_p, fpr, clean_p_values: all, key_level }))
+}
+
+/// Mean of the values, NaN when empty.
+fn mean(v: impl IntoIterator<Item = f64>) -> f64 {
+    let (s, n) = v.into_iter().fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 { f64::NAN } else { s / n as f64 }
+}
+
+/// One method against one attack.
+fn attack_summary(attack: &crate::config::Attack, m: Method, suspects: &[SuspectResult], alpha: f64, classes: usize) -> Result<AttackSummary> {
+    let label = attack.label();
+    let rows: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == m && s.attack == label && s.key == 0).collect();
+    // Unjudged rows (a watermark behind a label-only API) count nowhere.
+    let pos: Vec<&SuspectResult> = rows.iter().copied().filter(|s| s.role.is_infringing() && s.p_value.is_finite()).collect();
+    let neg: Vec<&SuspectResult> = rows.iter().copied().filter(|s| s.role.is_clean() && s.p_value.is_finite()).collect();
+    let tpr = |a: f64| if pos.is_empty() { f64::NAN } else { pos.iter().filter(|s| s.p_value < a).count() as f64 / pos.len() as f64 };
+    let (ps, ns): (Vec<f64>, Vec<f64>) = (pos.iter().map(|s| s.statistic).filter(|x| x.is_finite()).collect(), neg.iter().map(|s| s.statistic).filter(|x| x.is_finite()).collect());
+    let base_name = |s: &SuspectResult| s.name.trim_end_matches(&format!("/{label}")).to_string();
+    let base_acc = pos.iter().filter_map(|s| suspects.iter().find(|b| b.key == 0 && b.attack.is_empty() && b.method == m && b.name == base_name(s)).map(|b| b.test_accuracy));
+    let removed: Vec<Removed> = pos.iter().filter_map(|s| s.removed).collect();
+    Ok(AttackSummary {
+        attack: label.clone(),
+        family: attack.family().as_str().to_string(),
+        method: m,
+        label_only: matches!(attack, crate::config::Attack::LabelsOnly) || matches!(attack, crate::config::Attack::TopK { k, .. } if *k < classes),
+        infringing: pos.len(),
+        tpr_001: tpr(0.001),
+        tpr_01: tpr(0.01),
+        median_p: median(pos.iter().map(|s| s.p_value).filter(|p| p.is_finite()).collect()),
+        auroc: if ps.is_empty() || ns.is_empty() { f64::NAN } else { honeyimage_stats::auroc(&ps, &ns)? },
+        clean: neg.len(),
+        clean_flagged: neg.iter().filter(|s| s.p_value < alpha).count(),
+        test_accuracy: mean(pos.iter().map(|s| s.test_accuracy)),
+        base_test_accuracy: mean(base_acc),
+        removed: (!removed.is_empty()).then(|| Removed { all: mean(removed.iter().map(|r| r.all)), marked: mean(removed.iter().map(|r| r.marked)) }),
+    })
+}
+
+/// The robustness table: every attack against every method.
+pub fn robustness(suspects: &[SuspectResult], config: &EvalConfig, methods: &[Method], classes: usize) -> Result<Vec<AttackSummary>> {
+    let mut out = Vec::new();
+    for attack in &config.attacks {
+        for &m in methods {
+            out.push(attack_summary(attack, m, suspects, config.alpha, classes)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The median (upper middle for even counts), NaN when empty.
@@ -206,7 +297,7 @@ fn curve_point(honey: &[&SuspectResult], epoch: usize) -> Option<CurvePoint> {
 pub fn curve_points(suspects: &[SuspectResult], config: &EvalConfig) -> Vec<CurvePoint> {
     let mut epochs: Vec<usize> = config.curve_epochs.iter().copied().filter(|&e| e < config.suspect_train.epochs).collect();
     epochs.push(config.suspect_train.epochs);
-    let honey: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == Method::HoneyImage && s.key == 0).collect();
+    let honey: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == Method::HoneyImage && s.key == 0 && s.attack.is_empty()).collect();
     epochs.into_iter().filter_map(|e| curve_point(&honey, e)).collect()
 }
 
@@ -219,5 +310,33 @@ mod tests {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
         assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn between_share_separates_key_effects_from_noise() {
+        // Groups that differ only in their means: all variance is between.
+        assert!((between_share(&[vec![0.1, 0.1], vec![0.9, 0.9]]) - 1.0).abs() < 1e-12);
+        // Equal group means: none is.
+        assert_eq!(between_share(&[vec![0.1, 0.9], vec![0.9, 0.1]]), 0.0);
+        // Balanced one-way ANOVA by hand: MSB = 2*(0.2^2+0.2^2)/1 = 0.16,
+        // MSW = (0.02+0.02)/2 = 0.02, var_b = (0.16-0.02)/2 = 0.07.
+        let s = between_share(&[vec![0.2, 0.4], vec![0.6, 0.8]]);
+        assert!((s - 0.07 / 0.09).abs() < 1e-12, "{s}");
+        assert!(between_share(&[vec![0.5]]).is_nan());
+    }
+
+    #[test]
+    fn key_level_takes_one_model_per_key() {
+        let keyed = |m: &str, p: f64| (m.to_string(), p);
+        // Model a always gets p 0.01, model b 0.5, model c 0.9: the
+        // diagonal must use a for key 0, b for key 1, c for key 2, a again.
+        let by_key: Vec<Vec<(String, f64)>> = (0..4).map(|_| vec![keyed("a", 0.01), keyed("b", 0.5), keyed("c", 0.9)]).collect();
+        let kl = key_level(&by_key).unwrap().unwrap();
+        assert_eq!(kl.n, 4);
+        assert!(kl.models_reused);
+        // Sorted diagonal: 0.01, 0.01, 0.5, 0.9 -> D = max(2/4 - 0.01, ...) = 0.49.
+        assert!((kl.ks_d - 0.49).abs() < 1e-12, "{}", kl.ks_d);
+        assert_eq!(kl.between_key_share, 0.0);
+        assert_eq!(model_of(&SuspectResult::unjudged("honeyimage/clean-disjoint/x/s0@k3".into(), Method::HoneyImage, Role::CleanDisjoint, "x".into())), "honeyimage/clean-disjoint/x/s0");
     }
 }

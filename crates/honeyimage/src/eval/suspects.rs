@@ -12,11 +12,12 @@ use honeyimage_report::{Method, Role};
 use super::data::EvalData;
 use super::plan::{DataRef, Job};
 use super::releases::{Judge, Releases};
+use super::attacks;
 use super::EvalEvent;
-use crate::config::{EvalConfig, ModelConfig, TrainConfig, VerifyConfig};
+use crate::config::{Attack, EvalConfig, TrainConfig, VerifyConfig};
 use crate::fsio::{cached, read_json, write_json};
 use crate::key::KeyBody;
-use crate::model::{channel_stats, Model};
+use crate::model::Model;
 use crate::query::ModelOracle;
 use crate::tensors::TensorSet;
 use crate::train::{train, TrainEvent, TrainReport};
@@ -52,13 +53,17 @@ impl<'a> DataCache<'a> {
     }
 }
 
-/// The release without its HoneyImages (R): the hardest clean negative.
-/// Key indices refer to D; the release lacks W, so they shift down.
-pub fn minus_released(release: &Dataset, key: &KeyBody) -> Dataset {
+/// Positions of the released HoneyImages (R) in the release. Key indices
+/// refer to D; the release lacks W, so they shift down.
+pub fn released_positions(key: &KeyBody) -> Vec<usize> {
     let withheld: Vec<usize> = key.withheld.iter().map(|s| s.index).collect();
-    let pos = |i: usize| i - withheld.iter().filter(|&&w| w < i).count();
+    key.released.iter().map(|s| s.index - withheld.iter().filter(|&&w| w < s.index).count()).collect()
+}
+
+/// The release without its HoneyImages (R): the hardest clean negative.
+pub fn minus_released(release: &Dataset, key: &KeyBody) -> Dataset {
     let mut drop = vec![false; release.len()];
-    key.released.iter().for_each(|s| drop[pos(s.index)] = true);
+    released_positions(key).into_iter().for_each(|i| drop[i] = true);
     release.subset(&(0..release.len()).filter(|&i| !drop[i]).collect::<Vec<_>>())
 }
 
@@ -72,15 +77,10 @@ struct Trained {
 
 /// Trains a job's model, verifying it with the HoneyImage key at the curve's epochs.
 fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, honey_key: &KeyBody, vcfg: &VerifyConfig, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Trained> {
-    let device = crate::default_device();
-    let mut mc = ModelConfig::new(job.arch, ds.channels, ds.height, ds.width, ds.class_names.clone(), channel_stats(ds));
-    if let Some(w) = job.width {
-        mc.arch_width = w;
-    }
-    let model = Model::new(mc, device, job.seed.wrapping_add(1000))?;
+    let model = attacks::suspect_model(job, ds)?;
     let tc = TrainConfig { seed: job.seed, ..config.suspect_train.clone() };
-    let set = TensorSet::from_dataset(ds, device)?;
-    let along = job.judged_by.contains(&Method::HoneyImage);
+    let set = TensorSet::from_dataset(ds, crate::default_device())?;
+    let along = job.judged_by.contains(&Method::HoneyImage) && job.attack.is_none();
     let (mut curve, mut curve_err) = (Vec::new(), None);
     let report = train(&model, &set, &tc, &mut |ev| {
         if let TrainEvent::Epoch { epoch, accuracy, .. } = &ev {
@@ -101,27 +101,43 @@ fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, honey_key: &KeyBody, 
     }
 }
 
-/// One method's judgement of a trained suspect.
-fn judge(job: &Job, t: &Trained, method: Method, cx: &Ctx, test_accuracy: f64) -> Result<SuspectResult> {
-    let (releases, test, alpha, vcfg) = (cx.releases, &cx.data.test, cx.config.alpha, &cx.vcfg);
-    let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
+/// What is known of a suspect before it is judged.
+struct Facts<'a> {
+    job: &'a Job,
+    epochs: usize,
+    train_accuracy: f64,
+    test_accuracy: f64,
+    curve: &'a [EpochPoint],
+    /// The API answers with labels only: only the label-only test applies.
+    label_only: bool,
+    removed: Option<honeyimage_report::results::Removed>,
+}
+
+/// One method's judgement of a suspect, through any oracle.
+fn judge(f: &Facts, o: &mut dyn crate::query::Oracle, method: Method, cx: &Ctx) -> Result<SuspectResult> {
+    let (releases, test, alpha) = (cx.releases, &cx.data.test, cx.config.alpha);
+    let vcfg = VerifyConfig { label_only: f.label_only, ..cx.vcfg.clone() };
     let mut r = SuspectResult {
-        seed: job.seed,
-        epochs: t.config.epochs,
-        train_accuracy: t.report.final_train_accuracy,
-        test_accuracy,
-        ..SuspectResult::unjudged(job.result_name(method), method, job.role, job.arch_label())
+        seed: f.job.seed,
+        epochs: f.epochs,
+        train_accuracy: f.train_accuracy,
+        test_accuracy: f.test_accuracy,
+        attack: f.job.attack.as_ref().map(|a| a.label()).unwrap_or_default(),
+        removed: f.removed,
+        ..SuspectResult::unjudged(f.job.result_name(method), method, f.job.role, f.job.arch_label())
     };
     match &releases.judges[&method] {
         Judge::Key(k) => {
-            let v = verify(k, &mut o, vcfg)?;
+            let v = verify(k, o, &vcfg)?;
             (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
-            if method == Method::HoneyImage {
-                r.curve = t.curve.clone();
-                r.curve.push(EpochPoint { epoch: t.config.epochs, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: t.report.final_train_accuracy });
+            if method == Method::HoneyImage && f.job.attack.is_none() {
+                r.curve = f.curve.to_vec();
+                r.curve.push(EpochPoint { epoch: f.epochs, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: f.train_accuracy });
             }
         }
-        Judge::Watermark(wm) => (r.p_value, r.effect_size) = wm.config.verify(&mut o, test, 500)?,
+        // The watermark test compares probabilities; a label-only API gives none.
+        Judge::Watermark(_) if f.label_only => return Ok(r),
+        Judge::Watermark(wm) => (r.p_value, r.effect_size) = wm.config.verify(o, test, 500)?,
     }
     r.statistic = -r.p_value.max(1e-300).log10();
     r.verdict = r.p_value < alpha;
@@ -168,12 +184,32 @@ struct Ctx<'a> {
     test_set: TensorSet,
 }
 
+/// Where a job's model is kept.
+fn model_dir(run_dir: &Path, job: &Job) -> std::path::PathBuf {
+    run_dir.join("models").join(job.file_stem())
+}
+
+/// Whether a job's model is kept in the run folder: clean models judged by
+/// many keys, and every unattacked model when attacks may start from it.
+fn keeps_model(job: &Job, config: &EvalConfig) -> bool {
+    (judged_by_all_keys(job) && config.keys > 1) || (!config.attacks.is_empty() && job.attack.is_none())
+}
+
+/// Saves a trained suspect's model with its card.
+fn save_model(job: &Job, cx: &Ctx, model: &Model, config: &TrainConfig, report: &TrainReport) -> Result<()> {
+    let card = crate::model::ModelCard { train_config: Some(config.clone()), report: Some(report.clone()), ..crate::model::ModelCard::new(format!("evaluation suspect {}", job.name)) };
+    model.save(&model_dir(cx.run_dir, job), &card)
+}
+
 /// Trains (or finds) one job's model and judges it with every method and,
 /// for clean models, every key.
 fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
+    if job.attack.is_some() {
+        return run_attacked(job, cx, cache, on_event);
+    }
     let stem = job.file_stem();
     let res_path = cx.run_dir.join("suspects").join(format!("{stem}.json"));
-    let model_dir = cx.run_dir.join("models").join(&stem);
+    let model_dir = model_dir(cx.run_dir, job);
     let extra: Vec<usize> = if judged_by_all_keys(job) { (1..cx.config.keys).filter(|&j| !key_result_path(cx.run_dir, &stem, j).exists()).collect() } else { Vec::new() };
     let mut main = read_json::<Vec<SuspectResult>>(&res_path)?;
     let found = main.is_some() && extra.is_empty();
@@ -181,13 +217,14 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
     if main.is_none() || (!extra.is_empty() && !model_dir.join("config.json").exists()) {
         let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
         if main.is_none() {
-            let acc = t.model.accuracy(&cx.test_set, 512);
-            let out = job.judged_by.iter().map(|&m| judge(job, &t, m, cx, acc)).collect::<Result<Vec<_>>>()?;
+            let facts = Facts { job, epochs: t.config.epochs, train_accuracy: t.report.final_train_accuracy, test_accuracy: t.model.accuracy(&cx.test_set, 512), curve: &t.curve, label_only: false, removed: None };
+            let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
+            let out = job.judged_by.iter().map(|&m| judge(&facts, &mut o, m, cx)).collect::<Result<Vec<_>>>()?;
             write_json(&res_path, &out)?;
             main = Some(out);
         }
-        if judged_by_all_keys(job) && cx.config.keys > 1 {
-            t.model.save(&model_dir, &crate::model::ModelCard { train_config: Some(t.config.clone()), report: Some(t.report.clone()), ..crate::model::ModelCard::new(format!("evaluation suspect {}", job.name)) })?;
+        if keeps_model(job, cx.config) {
+            save_model(job, cx, &t.model, &t.config, &t.report)?;
         }
         trained = Some(t.model);
     }
@@ -207,6 +244,65 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
         }
     }
     on_event(EvalEvent::JobDone { name: job.name.clone(), cached: found, outcome: outcome_line(&out[..job.judged_by.len().min(out.len())]) });
+    Ok(out)
+}
+
+/// The trained model of an unattacked job: from the run folder, or trained
+/// now (same seed, same weights) and kept there.
+fn base_model(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(EvalEvent)) -> Result<(Model, TrainReport)> {
+    let dir = model_dir(cx.run_dir, job);
+    if dir.join("config.json").exists() {
+        let (model, card) = Model::load(&dir, crate::default_device())?;
+        if let Some(report) = card.report {
+            return Ok((model, report));
+        }
+    }
+    let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
+    save_model(job, cx, &t.model, &t.config, &t.report)?;
+    Ok((t.model, t.report))
+}
+
+/// Where a method's marked samples (R) sit in the data a job trains on.
+fn marked_positions(job: &Job, releases: &Releases) -> Vec<usize> {
+    match (job.data, job.role) {
+        (DataRef::Release(m), Role::Infringing) => match &releases.judges[&m] {
+            Judge::Key(k) => released_positions(k),
+            Judge::Watermark(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// An attacked suspect: made as the infringer would, judged by every method.
+fn run_attacked(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
+    let attack = job.attack.clone().expect("an attacked job");
+    let res_path = cx.run_dir.join("suspects").join(format!("{}.json", job.file_stem()));
+    let (out, found) = cached(&res_path, || {
+        let data = cache.get(job.data)?.clone();
+        let other = cache.get(DataRef::Disjoint)?.clone();
+        let data_name = match job.data {
+            DataRef::Release(m) => format!("release-{m}"),
+            d => format!("{d:?}").to_lowercase(),
+        };
+        let inp = attacks::Inputs { data: &data, data_name, marked: marked_positions(job, cx.releases), other: &other, train: TrainConfig { seed: job.seed, ..cx.config.suspect_train.clone() }, run_dir: cx.run_dir };
+        // Both the base models and the attack report training progress.
+        let sink = std::cell::RefCell::new(&mut *on_event);
+        let a = attacks::make(job, &attack, &inp, &mut |j: &Job| base_model(j, cx, cache, &mut |e| (*sink.borrow_mut())(e)), &mut |e| (*sink.borrow_mut())(e))?;
+        let mut plain = ModelOracle { model: &a.model, name: job.name.clone() };
+        let mut api;
+        let o: &mut dyn crate::query::Oracle = match &a.api {
+            Some(q) => {
+                api = attacks::api::AttackedApi::new(&mut plain, q, job.seed)?;
+                &mut api
+            }
+            None => &mut plain,
+        };
+        let classes = a.model.config.class_names.len();
+        let label_only = matches!(a.api, Some(Attack::LabelsOnly)) || matches!(a.api, Some(Attack::TopK { k, .. }) if k < classes);
+        let facts = Facts { job, epochs: a.config.epochs, train_accuracy: a.report.final_train_accuracy, test_accuracy: oracle_accuracy(o, &cx.data.test)?, curve: &[], label_only, removed: a.removed };
+        job.judged_by.iter().map(|&m| judge(&facts, o, m, cx)).collect::<Result<Vec<_>>>()
+    })?;
+    on_event(EvalEvent::JobDone { name: job.name.clone(), cached: found, outcome: outcome_line(&out) });
     Ok(out)
 }
 
@@ -236,16 +332,18 @@ pub fn run_all(config: &EvalConfig, jobs: &[Job], data: &EvalData, releases: &Re
     Ok(suspects)
 }
 
-/// Top-1 accuracy of any suspect on the test set.
+/// Top-1 accuracy of any suspect on the test set (label-only APIs included).
 fn oracle_accuracy(o: &mut dyn crate::query::Oracle, test: &Dataset) -> Result<f64> {
     let (h, w, c) = (test.height, test.width, test.channels);
     let mut correct = 0usize;
     for start in (0..test.len()).step_by(256) {
         let idx: Vec<usize> = (start..(start + 256).min(test.len())).collect();
         let px: Vec<u8> = idx.iter().flat_map(|&i| test.image(i).iter().copied()).collect();
-        let rows = o.predict(&px, idx.len(), h, w, c)?;
-        let top = |r: &Vec<f64>| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-        correct += idx.iter().zip(&rows).filter(|(&i, r)| top(r) == test.labels[i] as usize).count();
+        let top: Vec<usize> = match o.query(&px, idx.len(), h, w, c)? {
+            crate::query::Answer::Labels(l) => l.into_iter().map(|l| l as usize).collect(),
+            crate::query::Answer::Scores { rows, .. } => rows.iter().map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)).collect(),
+        };
+        correct += idx.iter().zip(&top).filter(|(&i, &t)| t == test.labels[i] as usize).count();
     }
     Ok(correct as f64 / test.len().max(1) as f64)
 }

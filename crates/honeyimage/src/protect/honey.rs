@@ -41,6 +41,8 @@ pub struct HoneyConfig {
     /// image has SSIM below this to its original has its perturbation scaled
     /// down until it meets it (0 disables).
     pub min_ssim: f64,
+    /// Expectation over transformations (None: the plain objective).
+    pub eot: Option<crate::config::Eot>,
 }
 
 /// The candidates of one fold and the proxies that never saw them.
@@ -80,6 +82,29 @@ fn ce(model: &Model, x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor {
     model.forward_t(x, false).cross_entropy_loss::<Tensor>(y, None, reduction, -100, 0.0)
 }
 
+/// The summed loss gap `CE(out) - CE(in)` over the candidates `x`; with
+/// EOT, its mean over random crops and flips of `x` (one draw per sample,
+/// shared by all models so each compares the same images).
+fn objective(x: &Tensor, y: &Tensor, outs: &[&Model], ins: &[&Model], eot: Option<&crate::config::Eot>, rng: &mut ChaCha8Rng) -> Tensor {
+    let gap = |xt: &Tensor| {
+        let mut obj = Tensor::zeros([], (Kind::Float, x.device()));
+        for om in outs {
+            obj = obj + ce(om, xt, y, Reduction::Sum);
+        }
+        for m in ins {
+            obj = obj - ce(m, xt, y, Reduction::Sum);
+        }
+        obj
+    };
+    match eot {
+        None => gap(x),
+        Some(e) => {
+            let total = (0..e.samples).fold(Tensor::zeros([], (Kind::Float, x.device())), |acc, _| acc + gap(&crate::train::crop_flip(x, e.crop_padding, e.flip, rng)));
+            total / e.samples as f64
+        }
+    }
+}
+
 /// Runs the optimisation; `on_iter(iteration, total, mean_gap)` reports progress.
 pub fn optimise(data: &TensorSet, groups: &[FoldGroup], cfg: &HoneyConfig, on_iter: &mut dyn FnMut(usize, usize, f64)) -> Result<HoneyOutcome> {
     let device = data.images.device();
@@ -98,8 +123,8 @@ pub fn optimise(data: &TensorSet, groups: &[FoldGroup], cfg: &HoneyConfig, on_it
             epochs: 1,
             lr: cfg.inner_lr,
             warmup_epochs: 0.0,
-            crop_padding: 0,
-            flip: false,
+            crop_padding: cfg.eot.as_ref().map_or(0, |e| e.crop_padding),
+            flip: cfg.eot.as_ref().is_some_and(|e| e.flip),
             seed: cfg.seed.wrapping_add(gi as u64),
             ..TrainConfig::default()
         };
@@ -124,13 +149,7 @@ pub fn optimise(data: &TensorSet, groups: &[FoldGroup], cfg: &HoneyConfig, on_it
             }
             // (b) one signed-gradient step on every candidate, then project.
             let xg = x.detach().set_requires_grad(true);
-            let mut obj = Tensor::zeros([], (Kind::Float, device));
-            for om in &g.out_models {
-                obj = obj + ce(om, &xg, &y, Reduction::Sum);
-            }
-            for (m, _) in &ins {
-                obj = obj - ce(m, &xg, &y, Reduction::Sum);
-            }
+            let obj = objective(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg.eot.as_ref(), &mut rng);
             let gap = obj.double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
             out.gap_trace[t] += gap * g.candidates.len() as f64 / total_candidates as f64;
             if cfg.perturb {

@@ -36,6 +36,7 @@ pub fn honey_config(config: &ProtectConfig) -> HoneyConfig {
         perturb: true,
         seed: config.seed ^ 0xb1e5,
         min_ssim: config.min_ssim,
+        eot: config.eot.clone(),
     }
 }
 
@@ -77,7 +78,7 @@ pub fn run(
             on_event(ProtectEvent::Pgd { label: label.into(), iter, total })
         })
     };
-    let honey = one("honey", &cands.all, &[], true)?;
+    let honey = one("honey", &cands.all, &[], config.perturb)?;
     let unperturbed = one("unperturbed", &cands.all, &[], false)?;
     let random = if config.random_baseline {
         let rc = random_baseline(n, &cands.all, config.count, config.seed);
