@@ -181,7 +181,6 @@ struct Ctx<'a> {
     data: &'a EvalData,
     run_dir: &'a Path,
     vcfg: VerifyConfig,
-    test_set: TensorSet,
 }
 
 /// Where a job's model is kept.
@@ -217,8 +216,8 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
     if main.is_none() || (!extra.is_empty() && !model_dir.join("config.json").exists()) {
         let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
         if main.is_none() {
-            let facts = Facts { job, epochs: t.config.epochs, train_accuracy: t.report.final_train_accuracy, test_accuracy: t.model.accuracy(&cx.test_set, 512), curve: &t.curve, label_only: false, removed: None };
             let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
+            let facts = Facts { job, epochs: t.config.epochs, train_accuracy: t.report.final_train_accuracy, test_accuracy: oracle_accuracy(&mut o, &cx.data.test)?, curve: &t.curve, label_only: false, removed: None };
             let out = job.judged_by.iter().map(|&m| judge(&facts, &mut o, m, cx)).collect::<Result<Vec<_>>>()?;
             write_json(&res_path, &out)?;
             main = Some(out);
@@ -314,7 +313,6 @@ pub fn run_all(config: &EvalConfig, jobs: &[Job], data: &EvalData, releases: &Re
         data,
         run_dir,
         vcfg: VerifyConfig { alpha: config.alpha, permutations: 20_000, ..VerifyConfig::default() },
-        test_set: TensorSet::from_dataset(&data.test, crate::default_device())?,
     };
     let mut cache = DataCache::new(data, releases, config.format);
     let mut suspects = Vec::new();
