@@ -332,6 +332,30 @@ pub fn train(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &m
     train_resumable(model, data, config, None, on_event)
 }
 
+/// What every training run starts from: the checked settings, a trainer
+/// for the whole schedule and the data on the model's device.
+struct Run {
+    n: usize,
+    steps_per_epoch: usize,
+    trainer: Trainer,
+    images: Tensor,
+    labels: Tensor,
+}
+
+impl Run {
+    fn start(model: &Model, data: &TensorSet, config: &TrainConfig) -> Result<Run> {
+        config.validate()?;
+        let n = data.len();
+        if n == 0 {
+            return Err(Error::invalid("training data", "no samples"));
+        }
+        let steps_per_epoch = n.div_ceil(config.batch_size);
+        let trainer = Trainer::new(model, config, steps_per_epoch)?;
+        let device = model.device();
+        Ok(Run { n, steps_per_epoch, trainer, images: data.images.to_device(device), labels: data.labels.to_device(device) })
+    }
+}
+
 /// One batch of a custom training run: the trainer (for its schedule,
 /// augmentation and stream), the batch's images and labels; returns the
 /// batch's mean loss and correct count.
@@ -341,15 +365,8 @@ pub type BatchStep<'a> = dyn FnMut(&mut Trainer, &Tensor, &Tensor) -> Result<(f6
 /// adversarial training, distillation, masked fine-tuning): the schedule
 /// and batch order of [`train`], without checkpoints.
 pub fn train_with(model: &Model, data: &TensorSet, config: &TrainConfig, on_event: &mut dyn FnMut(TrainEvent), step: &mut BatchStep) -> Result<TrainReport> {
-    config.validate()?;
-    let n = data.len();
-    if n == 0 {
-        return Err(Error::invalid("training data", "no samples"));
-    }
-    let steps_per_epoch = n.div_ceil(config.batch_size);
-    let mut trainer = Trainer::new(model, config, steps_per_epoch)?;
+    let Run { n, mut trainer, images, labels, .. } = Run::start(model, data, config)?;
     let device = model.device();
-    let (images, labels) = (data.images.to_device(device), data.labels.to_device(device));
     let start = Instant::now();
     let (mut loss, mut accuracy, mut seen) = (f64::NAN, f64::NAN, 0usize);
     for epoch in 0..config.epochs {
@@ -453,15 +470,8 @@ pub fn train_resumable(
     checkpoints: Option<&Checkpoints>,
     on_event: &mut dyn FnMut(TrainEvent),
 ) -> Result<TrainReport> {
-    config.validate()?;
-    let n = data.len();
-    if n == 0 {
-        return Err(Error::invalid("training data", "no samples"));
-    }
-    let steps_per_epoch = n.div_ceil(config.batch_size);
-    let mut trainer = Trainer::new(model, config, steps_per_epoch)?;
+    let Run { n, steps_per_epoch, mut trainer, images, labels } = Run::start(model, data, config)?;
     let device = model.device();
-    let (images, labels) = (data.images.to_device(device), data.labels.to_device(device));
     let resumed = resume(checkpoints, model, &mut trainer, on_event);
     let start = Instant::now();
     let prior_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);

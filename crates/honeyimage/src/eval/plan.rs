@@ -1,7 +1,7 @@
 //! The plan of an evaluation: which methods run and which suspects are
 //! trained, on what data, judged by which methods' keys. Pure: no data is
 //! touched, so the population can be checked before hours of training.
-use crate::config::{Arch, Attack, EvalConfig};
+use crate::config::{Arch, ArchSpec, Attack, EvalConfig};
 use honeyimage_report::{Method, Role};
 
 /// Where a suspect's training data comes from.
@@ -86,24 +86,21 @@ pub fn methods(config: &EvalConfig) -> Vec<Method> {
     m
 }
 
+/// One suspect of `spec`'s architecture, with its attack if any.
+fn suspect(spec: &ArchSpec, prefix: &str, role: Role, data: DataRef, seed: u64, judged_by: Vec<Method>, attack: Option<&Attack>) -> Job {
+    let arch = format!("{}{}", spec.arch, spec.width.map(|w| format!("-w{w}")).unwrap_or_default());
+    let suffix = attack.map(|a| format!("/{}", a.label())).unwrap_or_default();
+    Job { name: format!("{prefix}/{role}/{arch}/s{seed}{suffix}"), data, role, arch: spec.arch, width: spec.width, seed, judged_by, attack: attack.cloned() }
+}
+
 /// The whole population.
 pub fn plan(config: &EvalConfig) -> Plan {
     let methods = methods(config);
+    let honey = Method::HoneyImage;
     let mut jobs = Vec::new();
     for spec in &config.archs {
-        let arch = format!("{}{}", spec.arch, spec.width.map(|w| format!("-w{w}")).unwrap_or_default());
-        let mk = |prefix: &str, role: Role, data: DataRef, seed: u64, judged_by: Vec<Method>| Job {
-            name: format!("{prefix}/{role}/{arch}/s{seed}"),
-            data,
-            role,
-            arch: spec.arch,
-            width: spec.width,
-            seed,
-            judged_by,
-            attack: None,
-        };
+        let mk = |prefix: &str, role: Role, data: DataRef, seed: u64, judged_by: Vec<Method>| suspect(spec, prefix, role, data, seed, judged_by, None);
         for &seed in &spec.seeds {
-            let honey = Method::HoneyImage;
             jobs.push(mk(honey.as_str(), Role::Infringing, DataRef::Release(honey), seed, vec![honey]));
             jobs.push(mk("all", Role::CleanDisjoint, DataRef::Disjoint, seed, methods.clone()));
             if config.minus_honey {
@@ -130,23 +127,12 @@ fn attack_jobs(config: &EvalConfig, methods: &[Method]) -> Vec<Job> {
     // Suspect by suspect, then attack by attack: a run stopped early has
     // the whole suite for its first suspects.
     for spec in &config.archs {
-        let arch = format!("{}{}", spec.arch, spec.width.map(|w| format!("-w{w}")).unwrap_or_default());
         for &seed in spec.seeds.iter().take(config.attack_seeds.max(1)) {
             for attack in &config.attacks {
-                let mk = |prefix: &str, role: Role, data: DataRef, judged_by: Vec<Method>| Job {
-                    name: format!("{prefix}/{role}/{arch}/s{seed}/{}", attack.label()),
-                    data,
-                    role,
-                    arch: spec.arch,
-                    width: spec.width,
-                    seed,
-                    judged_by,
-                    attack: Some(attack.clone()),
-                };
                 for &m in methods {
-                    jobs.push(mk(m.as_str(), Role::Infringing, DataRef::Release(m), vec![m]));
+                    jobs.push(suspect(spec, m.as_str(), Role::Infringing, DataRef::Release(m), seed, vec![m], Some(attack)));
                 }
-                jobs.push(mk("all", Role::CleanDisjoint, DataRef::Disjoint, methods.to_vec()));
+                jobs.push(suspect(spec, "all", Role::CleanDisjoint, DataRef::Disjoint, seed, methods.to_vec(), Some(attack)));
             }
         }
     }
