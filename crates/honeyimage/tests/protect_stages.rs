@@ -95,7 +95,7 @@ fn stages_from_proxies_to_release() {
     assert!(f.hardness.proxy_fold_accuracy.iter().all(|&a| a > 0.7), "{:?}", f.hardness.proxy_fold_accuracy);
 
     // Candidates: 2N, class-balanced, R and W a partition.
-    let cands = candidates::choose(&f.hardness.scores, &f.ds.labels, CLASSES, &cfg).unwrap();
+    let cands = candidates::choose(&f.hardness, &f.ds.labels, CLASSES, &cfg).unwrap();
     assert_eq!((cands.all.len(), cands.released.len(), cands.withheld.len()), (24, 12, 12));
     let quotas = candidates::class_quotas(&f.ds.class_counts(), 24);
     for (c, &q) in quotas.iter().enumerate() {
@@ -131,7 +131,7 @@ fn budget_ssim_floor_and_identical_treatment_of_r_and_w() {
     // A budget that is not a whole number of 8-bit steps: floor(2.5) = 2.
     let cfg = ProtectConfig { epsilon: 2.5, min_ssim: 0.995, steps: 4, ..config() };
     let f = fixture(&cfg);
-    let cands = candidates::choose(&f.hardness.scores, &f.ds.labels, CLASSES, &cfg).unwrap();
+    let cands = candidates::choose(&f.hardness, &f.ds.labels, CLASSES, &cfg).unwrap();
     let opt = optimise(&f, &cands, &cfg);
     for (&i, img) in opt.honey.indices.iter().zip(&opt.honey.images) {
         let orig = f.ds.image(i);
@@ -154,7 +154,7 @@ fn budget_ssim_floor_and_identical_treatment_of_r_and_w() {
 fn no_perturb_releases_originals_and_eot_widens_the_gap_within_budget() {
     let cfg = config();
     let f = fixture(&cfg);
-    let cands = candidates::choose(&f.hardness.scores, &f.ds.labels, CLASSES, &cfg).unwrap();
+    let cands = candidates::choose(&f.hardness, &f.ds.labels, CLASSES, &cfg).unwrap();
 
     // --no-perturb: every candidate is released as it was.
     let plain = optimise(&f, &cands, &ProtectConfig { perturb: false, ..cfg.clone() });

@@ -15,6 +15,10 @@ pub enum Selection {
     Hard,
     /// Uniformly at random, stratified by class (a baseline).
     Random,
+    /// The hardest among the samples whose out-of-fold prediction is their
+    /// label (those a confident-learning cleaner does not flag as label
+    /// errors); others only when a class has too few.
+    HardAgreeing,
 }
 
 /// Protection parameters; recorded in the key.

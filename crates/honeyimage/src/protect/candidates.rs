@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::hardness::Hardness;
 use crate::config::{ProtectConfig, Selection};
 use crate::{Error, Result};
 
@@ -27,10 +28,11 @@ pub struct Candidates {
 /// splits them into R and W within each class with the configuration's
 /// seed (key version 2; version-1 keys were split class-blind by
 /// [`split_released_withheld`]).
-pub fn choose(hardness: &[f64], labels: &[u32], num_classes: usize, config: &ProtectConfig) -> Result<Candidates> {
+pub fn choose(hardness: &Hardness, labels: &[u32], num_classes: usize, config: &ProtectConfig) -> Result<Candidates> {
     let total = 2 * config.count;
     let all = match config.selection {
-        Selection::Hard => select_hardest(hardness, labels, num_classes, total, config.skip_hardest)?,
+        Selection::Hard => select_hardest(&hardness.scores, labels, num_classes, total, config.skip_hardest)?,
+        Selection::HardAgreeing => select_hardest(&agreeing_first(hardness, labels)?, labels, num_classes, total, config.skip_hardest)?,
         Selection::Random => {
             // Same stratification, with seeded random scores in place of hardness.
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7a2d);
@@ -40,6 +42,19 @@ pub fn choose(hardness: &[f64], labels: &[u32], num_classes: usize, config: &Pro
     };
     let (released, withheld) = split_within_classes(&all, labels, config.seed);
     Ok(Candidates { all, released, withheld })
+}
+
+/// Hardness re-ranked so that every sample whose out-of-fold prediction is
+/// its label ranks above every sample whose prediction is not (within each
+/// group, by hardness): disagreeing samples are shifted down by more than
+/// the whole range of scores.
+pub fn agreeing_first(hardness: &Hardness, labels: &[u32]) -> Result<Vec<f64>> {
+    if hardness.predicted.len() != labels.len() {
+        return Err(Error::invalid("hardness", "no out-of-fold predictions (a work folder from an older version: delete it)"));
+    }
+    let (lo, hi) = hardness.scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let shift = (hi - lo).abs() + 1.0;
+    Ok(hardness.scores.iter().zip(&hardness.predicted).zip(labels).map(|((&h, &p), &l)| if p == l { h } else { h - shift }).collect())
 }
 
 /// A seeded random split of `candidates` into `count` released and the
@@ -209,7 +224,8 @@ mod tests {
     #[test]
     fn choose_random_selection_is_stratified_and_not_the_hardest() {
         let labels: Vec<u32> = (0..400).map(|i| (i % 4) as u32).collect();
-        let hardness: Vec<f64> = (0..400).map(|i| i as f64).collect();
+        let scores: Vec<f64> = (0..400).map(|i| i as f64).collect();
+        let hardness = Hardness { scores, proxy_fold_accuracy: vec![], predicted: labels.clone() };
         let cfg = ProtectConfig { count: 20, ..ProtectConfig::default() };
         let hard = choose(&hardness, &labels, 4, &cfg).unwrap();
         assert!(hard.all.iter().all(|&i| i >= 320), "hardest are the highest scores");
@@ -219,5 +235,21 @@ mod tests {
             assert_eq!(rnd.all.iter().filter(|&&i| labels[i] == c).count(), 10);
         }
         assert!(rnd.all.iter().any(|&i| i < 320));
+    }
+
+    #[test]
+    fn hard_agreeing_skips_what_a_cleaner_would_flag() {
+        let labels: Vec<u32> = (0..400).map(|i| (i % 4) as u32).collect();
+        // The 40 hardest samples (360..400) are predicted as another class.
+        let predicted: Vec<u32> = labels.iter().enumerate().map(|(i, &l)| if i >= 360 { (l + 1) % 4 } else { l }).collect();
+        let hardness = Hardness { scores: (0..400).map(|i| i as f64).collect(), proxy_fold_accuracy: vec![], predicted };
+        let cfg = ProtectConfig { count: 20, selection: Selection::HardAgreeing, ..ProtectConfig::default() };
+        let c = choose(&hardness, &labels, 4, &cfg).unwrap();
+        assert!(c.all.iter().all(|&i| (320..360).contains(&i)), "{:?}", c.all);
+        // Too few agreeing samples in a class: the disagreeing ones fill in.
+        let all_wrong = Hardness { predicted: labels.iter().map(|&l| (l + 1) % 4).collect(), ..hardness.clone() };
+        assert_eq!(choose(&all_wrong, &labels, 4, &cfg).unwrap().all.len(), 40);
+        let old = Hardness { predicted: vec![], ..hardness };
+        assert!(choose(&old, &labels, 4, &cfg).unwrap_err().to_string().contains("older version"));
     }
 }

@@ -172,7 +172,7 @@ pub fn protect(
     let mut st = Stages { on_event, done: Vec::new() };
     let proxies = st.run("proxies", |ev| Ok((proxies::train_proxies(&ds, &data, &folds, config, &wd, ev)?, false)))?;
     let hardness = st.run("hardness", |_| wd.cached("hardness.json", || hardness::score(&proxies, &data, &folds)))?;
-    let cands = st.run("candidates", |_| Ok((candidates::choose(&hardness.scores, &ds.labels, ds.num_classes(), config)?, false)))?;
+    let cands = st.run("candidates", |_| Ok((candidates::choose(&hardness, &ds.labels, ds.num_classes(), config)?, false)))?;
     let opt = st.run("optimisation", |ev| wd.cached("honey.json", || optimise::run(&data, &folds, &proxies, &cands, config, ev)))?;
     let edits = release::edits(&cands, &opt.honey);
     let release_fp = st.run("release", |_| Ok((release::write(src, split, outputs.release, &edits, &wd)?, false)))?;
