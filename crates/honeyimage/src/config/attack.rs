@@ -52,7 +52,7 @@ pub enum Attack {
     /// Gaussian blur of every training image.
     Blur {
         /// Standard deviation in pixels.
-        sigma: f32,
+        sigma: f64,
     },
     /// Median filter of every training image.
     Median {
@@ -188,7 +188,7 @@ impl Attack {
         match self {
             Jpeg { quality } => format!("jpeg-q{quality}"),
             BitDepth { bits } => format!("bits-{bits}"),
-            Blur { sigma } => format!("blur-s{}", num(*sigma as f64)),
+            Blur { sigma } => format!("blur-s{}", num(*sigma)),
             Median { radius } => format!("median-{}x{}", 2 * radius + 1, 2 * radius + 1),
             Grayscale => "grayscale".into(),
             Partial { fraction } => format!("partial-{}", num(*fraction)),
@@ -278,6 +278,7 @@ mod tests {
         .unwrap();
         let labels: Vec<String> = doc.attacks.iter().map(Attack::label).collect();
         assert_eq!(labels, ["jpeg-q75", "crop2-flip", "loss-filter-0p05-f4", "labels-only"]);
+        assert_eq!(Attack::Blur { sigma: 0.8 }.label(), "blur-s0p8");
         let families: Vec<AttackFamily> = doc.attacks.iter().map(Attack::family).collect();
         assert_eq!(families, [AttackFamily::Data, AttackFamily::Training, AttackFamily::Cleaning, AttackFamily::Query]);
         assert!(doc.attacks.iter().all(|a| a.validate().is_ok()));

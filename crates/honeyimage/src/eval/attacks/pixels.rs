@@ -23,7 +23,10 @@ pub fn transform_image(attack: &Attack, px: &[u8], h: usize, w: usize, c: usize)
     match attack {
         Attack::Jpeg { quality } | Attack::QueryJpeg { quality } => jpeg(px, h, w, c, *quality),
         Attack::BitDepth { bits } => Ok(bit_depth(px, *bits)),
-        Attack::Blur { sigma } => Ok(filtered(px, h, w, c, |g| imageproc::filter::gaussian_blur_f32(g, *sigma), |g| imageproc::filter::gaussian_blur_f32(g, *sigma))),
+        Attack::Blur { sigma } => {
+            let s = *sigma as f32;
+            Ok(filtered(px, h, w, c, |g| imageproc::filter::gaussian_blur_f32(g, s), |g| imageproc::filter::gaussian_blur_f32(g, s)))
+        }
         Attack::Median { radius } => Ok(filtered(px, h, w, c, |g| imageproc::filter::median_filter(g, *radius, *radius), |g| imageproc::filter::median_filter(g, *radius, *radius))),
         Attack::Grayscale if c == 3 => Ok(grayscale(px)),
         Attack::Grayscale => Err(Error::invalid("attack", "grayscale needs colour images; this dataset is gray")),
