@@ -175,7 +175,8 @@ fn pretraining_job(job: &Job) -> Job {
 /// the kept samples, and a fresh model trained on them.
 fn clean_then_train(job: &Job, attack: &Attack, inp: &Inputs, ev: &mut dyn FnMut(crate::train::TrainEvent)) -> Result<Attacked> {
     let Attack::LossFilter { folds, .. } = attack else { unreachable!("called for loss filters") };
-    let path = inp.run_dir.join("attacks").join(format!("{}__{}.json", inp.data_name, attack.label()));
+    // The scores depend on the data and the folds only: loss filters of other strengths share them.
+    let path = inp.run_dir.join("attacks").join(format!("{}__out-of-fold-f{folds}.json", inp.data_name));
     let cleaner = TrainConfig { seed: 0xc1ea, ..inp.train.clone() };
     let (oof, _) = cached(&path, || cleaning::out_of_fold(inp.data, *folds, &cleaner))?;
     let kept = cleaning::kept(&oof, &inp.data.labels, attack)?;
