@@ -5,7 +5,9 @@ Usage:
   scripts/paired_compare.py A B [--attack LABEL] [--alpha 0.001]
 
 A and B are RUN_DIR:METHOD (e.g. runs/augmentation-eot:honeyimage and
-runs/augmentation:hard-unperturbed). Infringing suspects are paired by
+runs/augmentation:hard-unperturbed); RUN_A+RUN_B:METHOD pools the suspects
+of several runs of the same protection (the first run's result wins when
+both hold a suspect). Infringing suspects are paired by
 architecture and training seed (same candidates and seeds when the runs
 share their protection seed and private data); with --attack only the
 suspects that went through that attack (its label, e.g. crop2-flip), else
@@ -21,7 +23,14 @@ import sys
 
 
 def load(spec, attack):
-    run, method = spec.rsplit(":", 1)
+    runs, method = spec.rsplit(":", 1)
+    out = {}
+    for run in reversed(runs.split("+")):
+        out.update(load_run(run, method, attack))
+    return out
+
+
+def load_run(run, method, attack):
     with open(f"{run}/results.json") as f:
         rows = json.load(f)["suspects"]
     out = {}
