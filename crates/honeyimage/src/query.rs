@@ -476,7 +476,7 @@ impl Oracle for HttpOracle {
 /// A parsed HTTP reply as an answer: dense rows keep the kind the reply
 /// names; a top-k reply is used for its top-1 class (its partial scores
 /// give no loss for a class outside the top k).
-fn answer_of(s: Scores) -> Answer {
+pub(crate) fn answer_of(s: Scores) -> Answer {
     match s {
         Scores::Probabilities(rows) => Answer::Scores { rows, kind: OutputKind::Probabilities },
         Scores::Logits(rows) => Answer::Scores { rows, kind: OutputKind::Logits },

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use honeyimage_format::protocol::{OutputKind, PredictReply};
+use honeyimage_format::protocol::{OutputKind, PredictReply, Scores};
 
 use super::pixels;
 use crate::config::Attack;
@@ -83,8 +83,7 @@ fn top_k_answer(rows: &[Vec<f64>], k: usize, decimals: u32) -> Answer {
             .collect();
         return Answer::Scores { rows: dense, kind: OutputKind::Probabilities };
     }
-    // Entries come most probable first.
-    Answer::Labels(top.iter().map(|r| r.first().map_or(0, |e| e.label)).collect())
+    crate::query::answer_of(Scores::TopK(top.iter().map(|r| r.iter().map(|e| (e.label, e.score)).collect()).collect()))
 }
 
 impl Oracle for AttackedApi<'_> {
