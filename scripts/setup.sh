@@ -8,6 +8,9 @@
 #     inside it is what tch links against, and its Python is used by tests
 #     that need a real PyTorch model (TorchScript, ONNX export) and by the
 #     test that checks LPIPS against the official `lpips` package,
+#   - nginx (Debian), MLServer and NVIDIA's tritonclient (PyPI, in the same
+#     venv): the real model server, TLS proxy and client that the tests of
+#     `verify --endpoint` against deployed models use (scripts/oip/),
 #   - the release build of the `honeyimage` binary (target/release/honeyimage).
 # Idempotent: every step is skipped when already done.
 set -euo pipefail
@@ -18,6 +21,10 @@ need_apt=()
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
 # Headless Chromium renders the evaluation report in the tests.
 command -v chromium >/dev/null || need_apt+=(chromium)
+# nginx puts TLS and a bearer token in front of MLServer in the tests of
+# `verify`'s client protocols (scripts/oip/stack.py); it is not on PATH
+# for non-root users on Debian, hence the second check.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -37,6 +44,19 @@ fi
 # torchvision and scipy, which the comparison does not need.
 if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('lpips') is None)" 2>/dev/null; then
   "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check --no-deps lpips==0.1.4
+fi
+# The tests of `verify`'s client protocols (scripts/oip/): MLServer, a real
+# Open Inference Protocol ("V2") server; NVIDIA's V2 client tritonclient,
+# which must be able to query `honeyimage serve`; Pillow for the TorchServe
+# stand-in. Pinned together: they move protobuf to 6.x (mlserver wants <7)
+# and ml_dtypes to 0.5.4 (tritonclient), which torch and onnx accept; the
+# check after it fails setup if torch or onnx were disturbed.
+if ! "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import mlserver, tritonclient.http, PIL, sys; sys.exit(mlserver.__version__ != '1.7.1' or PIL.__version__ != '13.0.0')" 2>/dev/null; then
+  echo "setup: installing mlserver, tritonclient and pillow into $HONEYIMAGE_TORCH_VENV"
+  "$HONEYIMAGE_TORCH_VENV/bin/pip" install -q --disable-pip-version-check \
+    mlserver==1.7.1 "tritonclient[http]==2.73.0" pillow==13.0.0
+  "$HONEYIMAGE_TORCH_VENV/bin/python" -c "import torch, onnx, numpy, mlserver, tritonclient.http, PIL, sys; sys.exit(torch.__version__.split('+')[0] != '$want_torch')" \
+    || { echo "setup: torch $want_torch or its packages broken by the test servers' packages" >&2; exit 1; }
 fi
 
 echo "setup: building honeyimage (release)"

@@ -66,8 +66,12 @@ fn main() -> ExitCode {
             return ExitStatus::Error.into();
         }
     };
+    // ureq's debug log writes every request's headers, and masks only the
+    // ones it knows to be secret (Authorization, Cookie): an API-key header
+    // would show. Its records stop at warnings, whatever HONEYIMAGE_LOG says.
+    let filter = tracing_subscriber::EnvFilter::from_env("HONEYIMAGE_LOG").add_directive("ureq=warn".parse().expect("a valid directive"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HONEYIMAGE_LOG"))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let ui = progress::Ui::new(cli.quiet);

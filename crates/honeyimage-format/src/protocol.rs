@@ -277,6 +277,18 @@ pub enum ReplyError {
         /// The value.
         value: f64,
     },
+    /// A field of a foreign protocol's reply (Open Inference Protocol, TF
+    /// Serving, TorchServe) is missing or of the wrong shape or type.
+    #[error("{field}: {message}")]
+    Field {
+        /// The field, as a JSON path ("outputs[0].shape").
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The server answered with its own error document instead of a reply.
+    #[error("server error: {0}")]
+    Server(String),
     /// Outputs declared (or replied) as probabilities include a row with a
     /// negative value or a sum away from 1.
     #[error("row {row} is not a probability vector (sum {sum:.4})")]
@@ -471,7 +483,7 @@ pub fn parse_reply_any(body: &[u8], expected_rows: usize, num_classes: usize) ->
 }
 
 /// Rows of exactly `classes` finite values.
-fn check_dense(field: &'static str, rows: &[Vec<f64>], classes: usize) -> Result<(), ReplyError> {
+pub(crate) fn check_dense(field: &'static str, rows: &[Vec<f64>], classes: usize) -> Result<(), ReplyError> {
     for (row, r) in rows.iter().enumerate() {
         if r.len() != classes {
             return Err(ReplyError::ClassCount { field, row, got: r.len(), classes });
@@ -484,7 +496,7 @@ fn check_dense(field: &'static str, rows: &[Vec<f64>], classes: usize) -> Result
 }
 
 /// Non-empty rows of distinct labels below `classes` with scores in [0, 1].
-fn check_top_k(rows: &[Vec<(u32, f64)>], classes: usize) -> Result<(), ReplyError> {
+pub(crate) fn check_top_k(rows: &[Vec<(u32, f64)>], classes: usize) -> Result<(), ReplyError> {
     let mut seen = vec![false; classes];
     for (row, r) in rows.iter().enumerate() {
         if r.is_empty() {

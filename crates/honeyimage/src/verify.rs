@@ -8,7 +8,7 @@
 //! the top-1 class.
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::VerifyConfig;
+pub use crate::config::{Tta, VerifyConfig};
 use crate::key::{KeyBody, RwSplit};
 use crate::query::{merge_answers, Answer, Oracle};
 use crate::{Error, Result};
@@ -103,12 +103,15 @@ pub fn query_order(n_released: usize, n_withheld: usize, seed: u64) -> Vec<(bool
 
 /// Sends the images of `order` in batches and gathers the answers, in
 /// that order; the batches must all answer in the same form.
-fn query_all(key: &KeyBody, oracle: &mut dyn Oracle, order: &[(bool, usize)], batch: usize) -> Result<Answer> {
+fn query_all(key: &KeyBody, oracle: &mut dyn Oracle, order: &[(bool, usize)], batch: usize, v: (i64, i64, bool)) -> Result<Answer> {
     let (h, w, c) = (key.dataset.height, key.dataset.width, key.dataset.channels);
     let sample = |&(r, i): &(bool, usize)| if r { &key.released[i] } else { &key.withheld[i] };
     let mut parts = Vec::new();
     for chunk in order.chunks(batch.max(1)) {
-        let px: Vec<u8> = chunk.iter().flat_map(|q| sample(q).honey.0.iter().copied()).collect();
+        let px: Vec<u8> = match v {
+            (0, 0, false) => chunk.iter().flat_map(|q| sample(q).honey.0.iter().copied()).collect(),
+            v => chunk.iter().flat_map(|q| view(&sample(q).honey.0, h, w, c, v)).collect(),
+        };
         let got = oracle.query(&px, chunk.len(), h, w, c)?;
         let n = match &got {
             Answer::Scores { rows, .. } => rows.len(),
@@ -143,6 +146,45 @@ fn score_answers(key: &KeyBody, answers: Answer, order: &[(bool, usize)], source
             let losses = order.iter().zip(&logp).map(|(q, r)| -r[label(q)]).collect();
             Ok((Some(losses), order.iter().zip(&logp).map(|(q, r)| top(r) == label(q)).collect()))
         }
+    }
+}
+
+/// Each sample's loss averaged over the views of `tta` (`first`: the
+/// identity view's losses, already queried), in `order`.
+fn view_mean_losses(key: &KeyBody, oracle: &mut dyn Oracle, order: &[(bool, usize)], batch: usize, tta: Tta, first: Vec<f64>) -> Result<Vec<f64>> {
+    let views = tta.views();
+    let mut sum = first;
+    for &v in &views[1..] {
+        let answers = query_all(key, oracle, order, batch, v)?;
+        let Some(l) = score_answers(key, answers, order, &oracle.describe())?.0 else {
+            return Err(Error::model(oracle.describe(), "answered a test-time view with labels only"));
+        };
+        sum.iter_mut().zip(l).for_each(|(s, x)| *s += x);
+    }
+    Ok(sum.into_iter().map(|s| s / views.len() as f64).collect())
+}
+
+/// One view of a u8 HWC image: mirrored first (if asked), then shifted by
+/// (dy, dx) with zeros where the shift uncovers the border.
+pub fn view(img: &[u8], h: usize, w: usize, c: usize, (dy, dx, flip): (i64, i64, bool)) -> Vec<u8> {
+    let mut out = vec![0u8; img.len()];
+    for y in 0..h as i64 {
+        for x in 0..w as i64 {
+            let (sy, sx) = (y + dy, x + dx);
+            if sy < 0 || sx < 0 || sy >= h as i64 || sx >= w as i64 {
+                continue;
+            }
+            let sx = if flip { w as i64 - 1 - sx } else { sx };
+            let (src, dst) = ((sy as usize * w + sx as usize) * c, (y as usize * w + x as usize) * c);
+            out[dst..dst + c].copy_from_slice(&img[src..src + c]);
+        }
+    }
+    out
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        VerifyConfig { alpha: 0.001, label_only: false, permutations: 200_000, seed: 0, tau: None, batch: 64, tta: None }
     }
 }
 
@@ -203,8 +245,14 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
     let (n_r, n_w) = (key.released.len(), key.withheld.len());
     oracle.expect_classes(key.dataset.class_names.len());
     let order = query_order(n_r, n_w, cfg.seed);
-    let answers = query_all(key, oracle, &order, cfg.batch)?;
+    let answers = query_all(key, oracle, &order, cfg.batch, (0, 0, false))?;
     let (losses, correct) = score_answers(key, answers, &order, &oracle.describe())?;
+    let views = cfg.tta.map_or(1, |t| t.views().len());
+    let losses = match (cfg.tta, losses) {
+        (Some(t), Some(first)) if !cfg.label_only => Some(view_mean_losses(key, oracle, &order, cfg.batch, t, first)?),
+        (Some(_), _) => return Err(Error::invalid("test-time augmentation", "needs the suspect's scores: not with --label-only or a label-only API")),
+        (None, l) => l,
+    };
     let (cr, cw) = unshuffle(&correct, &order, n_r, n_w);
     let (a, b) = (cr.iter().filter(|&&x| x).count(), cw.iter().filter(|&&x| x).count());
     let fisher = honeyimage_stats::fisher_exact(a as u64, (n_r - a) as u64, b as u64, (n_w - b) as u64, Alternative::Greater)?;
@@ -221,7 +269,8 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
     let (p_value, method) = if cfg.label_only {
         (fisher.p_value, LABEL_ONLY_METHOD.to_string())
     } else {
-        (tests.rank_p, format!("{}, on suspect losses, W > R (one-sided)", tests.rank_method))
+        let tta = cfg.tta.map_or(String::new(), |t| format!(" averaged over {views} test-time views (shifts <= {} px{})", t.pad, if t.flip { ", mirrored" } else { "" }));
+        (tests.rank_p, format!("{}, on suspect losses{tta}, W > R (one-sided)", tests.rank_method))
     };
     let verdict = p_value < cfg.alpha;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -240,7 +289,7 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
         mann_whitney_p: tests.rank_p,
         n_released: n_r,
         n_withheld: n_w,
-        queries: n_r + n_w,
+        queries: (n_r + n_w) * views,
         tau_rule: TauRule { score, tau: cfg.tau, decision: cfg.tau.map(|t| score > t) },
         label_only,
         suspect: oracle.describe(),
@@ -305,4 +354,21 @@ pub fn check_release(key: &KeyBody, release: &std::path::Path, key_path: &std::p
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::view;
+
+    #[test]
+    fn views_shift_and_mirror_pixels() {
+        // 2x3 grey image.
+        let img = [1, 2, 3, 4, 5, 6];
+        assert_eq!(view(&img, 2, 3, 1, (0, 0, false)), img);
+        assert_eq!(view(&img, 2, 3, 1, (0, 0, true)), [3, 2, 1, 6, 5, 4]);
+        assert_eq!(view(&img, 2, 3, 1, (0, 1, false)), [2, 3, 0, 5, 6, 0]);
+        assert_eq!(view(&img, 2, 3, 1, (-1, 0, false)), [0, 0, 0, 1, 2, 3]);
+        // RGB pixels move whole.
+        assert_eq!(view(&[1, 2, 3, 4, 5, 6], 1, 2, 3, (0, 0, true)), [4, 5, 6, 1, 2, 3]);
+    }
 }

@@ -10,7 +10,7 @@ use honeyimage::config::VerifyConfig;
 use honeyimage::key::{Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo, RwSplit};
 use honeyimage::protect::ProtectConfig;
 use honeyimage::query::{Answer, Oracle, OutputKind};
-use honeyimage::verify::verify;
+use honeyimage::verify::{verify, Tta};
 use honeyimage::Result;
 
 const CLASSES: usize = 3;
@@ -97,12 +97,13 @@ impl Fake {
         }
     }
 
+    /// (Images that are not the key's, such as test-time views, get no gap.)
     fn logits(&self, img: &[u8]) -> Vec<f64> {
-        let y = self.labels[img] as usize;
+        let y = self.labels.get(img).map(|&y| y as usize);
         (0..CLASSES)
             .map(|c| {
                 let base = 3.0 * hash01(self.seed, img, c as u64);
-                base + if c == y && self.members.contains_key(img) { self.gap } else { 0.0 }
+                base + if Some(c) == y && self.members.contains_key(img) { self.gap } else { 0.0 }
             })
             .collect()
     }
@@ -210,4 +211,19 @@ fn label_only_answers_need_label_only_mode() {
     let rejected = ps.iter().filter(|&&p| p < 0.05).count() as u64;
     let (lo, _) = honeyimage_stats::binomial_ci(rejected, 600, 0.999).unwrap();
     assert!(lo <= 0.05, "label-only: {rejected} of 600 rejected at 0.05 under H0");
+}
+
+#[test]
+fn test_time_views_keep_the_test_exact() {
+    // Every R and W image is queried as the same 18 views (shifts by up to
+    // 1 px, mirrored or not): under H0 the p-values stay uniform.
+    let k = key(25);
+    let tta = VerifyConfig { tta: Some(Tta { pad: 1, flip: true }), ..cfg(false) };
+    let ps: Vec<f64> = (0..500u64).map(|s| verify(&k, &mut Fake::new(&k, s, 0.0, Form::Logits), &tta).unwrap().p_value).collect();
+    assert_valid_null(&ps, "test-time augmentation");
+    let v = verify(&k, &mut Fake::new(&k, 0, 0.0, Form::Logits), &tta).unwrap();
+    assert_eq!(v.queries, 50 * 18);
+    assert!(v.method.contains("averaged over 18 test-time views"), "{}", v.method);
+    let e = verify(&k, &mut Fake::new(&k, 0, 5.0, Form::Labels), &VerifyConfig { label_only: true, ..tta }).unwrap_err().to_string();
+    assert!(e.contains("test-time augmentation"), "{e}");
 }

@@ -41,7 +41,7 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     let opts = open_options(&args.pre, &args.http)?;
     let mut scores = Vec::new();
     for m in &args.models {
-        let mut o = honeyimage::query::open(m, &opts, honeyimage::default_device()).with_context(|| format!("opening {m}"))?;
+        let mut o = honeyimage::query::open(m, &opts, honeyimage::default_device()).with_context(|| format!("opening {}", honeyimage::query::shown_target(m)))?;
         let v = verify(&key, o.as_mut(), &VerifyConfig { permutations: 1000, ..Default::default() })?;
         scores.push(v.tau_rule.score);
     }

@@ -1,6 +1,7 @@
 //! `honeyimage serve`: expose a model (folder, TorchScript or ONNX) over the
-//! HTTP JSON protocol of docs/HTTP_PROTOCOL.md, for tests and for owners who
-//! want to try verification end to end.
+//! HTTP JSON protocol of docs/HTTP_PROTOCOL.md and over the Open Inference
+//! Protocol (KServe V2 REST, so Triton's and KServe's clients can query it),
+//! for tests and for owners who want to try verification end to end.
 //!
 //! Hardening: loopback unless told otherwise; bounded connections, request
 //! body, batch size and inference queue; a header read time-out (slow
@@ -14,12 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use honeyimage::query::{PredictReply, PredictRequest};
+use honeyimage_format::oip::{self, InferResponse, ModelMetadata, ResponseOutput, ServerMetadata, TensorMetadata};
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::progress::Ui;
@@ -65,6 +68,9 @@ pub struct Args {
     /// Round top-k probabilities to this many decimals.
     #[arg(long, requires = "top_k")]
     decimals: Option<u32>,
+    /// The model's name in the Open Inference Protocol (/v2/models/NAME).
+    #[arg(long, default_value = "suspect")]
+    name: String,
     #[command(flatten)]
     pre: PreArgs,
 }
@@ -93,6 +99,37 @@ impl ReplyForm {
             ReplyForm::TopK { k, decimals } => PredictReply::top_k(&p, k, decimals),
         }
     }
+
+    /// The same answer as an Open Inference Protocol output: "probabilities"
+    /// FP64 [n, k], "labels" INT64 [n], or "top_k" BYTES [n, k] in the
+    /// classification extension's "score:index" form.
+    fn output(self, p: Vec<Vec<f64>>) -> ResponseOutput {
+        let r = self.reply(p);
+        match (r.probabilities, r.labels, r.top_k) {
+            (Some(p), _, _) => ResponseOutput::fp64_rows(self.output_name(), &p),
+            (_, Some(l), _) => ResponseOutput::labels(self.output_name(), &l),
+            (_, _, Some(t)) => ResponseOutput::classification(self.output_name(), &t.iter().map(|r| r.iter().map(|e| (e.label, e.score)).collect()).collect::<Vec<_>>()),
+            _ => unreachable!("a reply has one form"),
+        }
+    }
+
+    fn output_name(self) -> &'static str {
+        match self {
+            ReplyForm::Probabilities => "probabilities",
+            ReplyForm::Labels => "labels",
+            ReplyForm::TopK { .. } => "top_k",
+        }
+    }
+
+    /// The output's metadata (`k`: classes, if known).
+    fn output_metadata(self) -> TensorMetadata {
+        let (datatype, shape) = match self {
+            ReplyForm::Probabilities => ("FP64", vec![-1, -1]),
+            ReplyForm::Labels => ("INT64", vec![-1]),
+            ReplyForm::TopK { k, .. } => ("BYTES", vec![-1, k as i64]),
+        };
+        TensorMetadata { name: self.output_name().into(), datatype: datatype.into(), shape }
+    }
 }
 
 /// Work for the model thread.
@@ -107,6 +144,10 @@ struct AppState {
     jobs: std::sync::mpsc::SyncSender<Job>,
     max_batch: usize,
     form: ReplyForm,
+    /// The model's name in the Open Inference Protocol.
+    name: Arc<str>,
+    /// Input (h, w, c), when the model knows it.
+    input: Option<(usize, usize, usize)>,
 }
 
 fn json_error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -126,33 +167,115 @@ async fn predict(State(st): State<AppState>, body: axum::body::Bytes) -> Respons
         Ok(Err(e)) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("parsing failed: {e}")),
     };
+    match run_model(&st, px, req.shape).await {
+        Ok(p) => Json(st.form.reply(p)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Queues a batch for the model thread; its probability rows, or the error reply.
+async fn run_model(st: &AppState, px: Vec<u8>, shape: [usize; 4]) -> std::result::Result<Vec<Vec<f64>>, Response> {
     let (tx, rx) = oneshot::channel();
-    match st.jobs.try_send(Job { px, shape: req.shape, reply: tx }) {
+    match st.jobs.try_send(Job { px, shape, reply: tx }) {
         Ok(()) => {}
         Err(std::sync::mpsc::TrySendError::Full(_)) => {
             let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, "busy: the request queue is full, retry later");
             r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            return r;
+            return Err(r);
         }
-        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread stopped"),
+        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread stopped")),
     }
     match rx.await {
-        Ok(Ok(p)) => Json(st.form.reply(p)).into_response(),
-        Ok(Err(e)) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread dropped the request"),
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e)) => Err(json_error(StatusCode::UNPROCESSABLE_ENTITY, e)),
+        Err(_) => Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "the model thread dropped the request")),
     }
 }
 
 async fn not_found() -> Response {
-    json_error(StatusCode::NOT_FOUND, "not found: use POST /v1/predict or GET /v1/health")
+    json_error(StatusCode::NOT_FOUND, "not found: use POST /v1/predict, GET /v1/health, or the Open Inference Protocol under /v2")
+}
+
+/// `GET /v2`.
+async fn v2_server() -> Response {
+    Json(ServerMetadata { name: "honeyimage".into(), version: env!("CARGO_PKG_VERSION").into(), extensions: vec!["binary_tensor_data".into(), "classification".into()] }).into_response()
+}
+
+async fn v2_live() -> Response {
+    Json(serde_json::json!({ "live": true })).into_response()
+}
+
+async fn v2_ready() -> Response {
+    Json(serde_json::json!({ "ready": true })).into_response()
+}
+
+/// The model named in the path, or a 404 naming the one served.
+fn v2_model(st: &AppState, name: &str) -> std::result::Result<(), Response> {
+    match name == &*st.name {
+        true => Ok(()),
+        false => Err(json_error(StatusCode::NOT_FOUND, format!("model {name:?} not found (this server serves {:?})", &*st.name))),
+    }
+}
+
+fn v2_metadata(st: &AppState) -> ModelMetadata {
+    let [h, w, c] = st.input.map_or([-1; 3], |(h, w, c)| [h as i64, w as i64, c as i64]);
+    ModelMetadata {
+        name: st.name.to_string(),
+        versions: vec![],
+        platform: "honeyimage".into(),
+        inputs: vec![TensorMetadata { name: "images".into(), datatype: "UINT8".into(), shape: vec![-1, h, w, c] }],
+        outputs: vec![st.form.output_metadata()],
+    }
+}
+
+async fn v2_model_metadata(State(st): State<AppState>, Path(p): Path<Vec<(String, String)>>) -> Response {
+    match v2_model(&st, &p[0].1) {
+        Ok(()) => Json(v2_metadata(&st)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn v2_model_ready(State(st): State<AppState>, Path(p): Path<Vec<(String, String)>>) -> Response {
+    match v2_model(&st, &p[0].1) {
+        Ok(()) => Json(serde_json::json!({ "name": &*st.name, "ready": true })).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `POST /v2/models/{name}[/versions/{v}]/infer`: JSON, or JSON plus binary
+/// tensors (`Inference-Header-Content-Length`); the reply is always JSON.
+async fn v2_infer(State(st): State<AppState>, Path(p): Path<Vec<(String, String)>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = v2_model(&st, &p[0].1) {
+        return r;
+    }
+    let json_len = match headers.get("inference-header-content-length").map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok())) {
+        None => None,
+        Some(Some(l)) => Some(l),
+        Some(None) => return json_error(StatusCode::BAD_REQUEST, "Inference-Header-Content-Length is not a length"),
+    };
+    let max_batch = st.max_batch;
+    let parsed = tokio::task::spawn_blocking(move || oip::parse_request(&body, json_len, max_batch)).await;
+    let (req, px, shape) = match parsed {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("parsing failed: {e}")),
+    };
+    let ours = st.form.output_name();
+    if let Some(o) = req.outputs.iter().find(|o| o.name != ours) {
+        return json_error(StatusCode::BAD_REQUEST, format!("unknown output {:?} (this model has {ours:?})", o.name));
+    }
+    match run_model(&st, px, shape).await {
+        Ok(p) => Json(InferResponse { model_name: st.name.to_string(), model_version: None, id: req.id, outputs: vec![st.form.output(p)] }).into_response(),
+        Err(r) => r,
+    }
 }
 
 /// The model thread: opens the model, then answers jobs one at a time. A
 /// panic inside the model answers that job with an error and goes on.
-fn model_thread(model: String, opts: honeyimage::query::OpenOptions, jobs: std::sync::mpsc::Receiver<Job>, ready: std::sync::mpsc::Sender<Result<()>>) {
+fn model_thread(model: String, opts: honeyimage::query::OpenOptions, jobs: std::sync::mpsc::Receiver<Job>, ready: std::sync::mpsc::Sender<Result<Option<(usize, usize, usize)>>>) {
     let mut oracle = match honeyimage::query::open(&model, &opts, honeyimage::default_device()) {
         Ok(o) => {
-            let _ = ready.send(Ok(()));
+            let _ = ready.send(Ok(o.input_shape()));
             o
         }
         Err(e) => {
@@ -185,19 +308,28 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     }
     let header_timeout = secs("header-timeout", args.header_timeout)?;
     let request_timeout = secs("request-timeout", args.request_timeout)?;
-    let http = HttpArgs { timeout: 30.0, retries: 0, rate_limit: None, batch: args.max_batch };
+    let http = HttpArgs::local(args.max_batch);
     let opts = open_options(&args.pre, &http)?;
 
     let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(args.queue);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let model = args.model.clone();
     std::thread::Builder::new().name("model".into()).spawn(move || model_thread(model, opts, job_rx, ready_tx))?;
-    ready_rx.recv().context("the model thread stopped while opening the model")??;
+    let input = ready_rx.recv().context("the model thread stopped while opening the model")??;
 
-    let state = AppState { jobs: job_tx, max_batch: args.max_batch, form: ReplyForm::of(&args) };
+    let state = AppState { jobs: job_tx, max_batch: args.max_batch, form: ReplyForm::of(&args), name: args.name.as_str().into(), input };
     let app = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/predict", post(predict))
+        .route("/v2", get(v2_server))
+        .route("/v2/health/live", get(v2_live))
+        .route("/v2/health/ready", get(v2_ready))
+        .route("/v2/models/{name}", get(v2_model_metadata))
+        .route("/v2/models/{name}/versions/{version}", get(v2_model_metadata))
+        .route("/v2/models/{name}/ready", get(v2_model_ready))
+        .route("/v2/models/{name}/versions/{version}/ready", get(v2_model_ready))
+        .route("/v2/models/{name}/infer", post(v2_infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(v2_infer))
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(args.max_body))
@@ -212,6 +344,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
             ui.status(&format!("warning: {addr} is reachable from other machines and the endpoint has no authentication"));
         }
         println!("serving {} on http://{addr}/v1/predict", args.model);
+        ui.status(&format!("Open Inference Protocol: http://{addr}/v2/models/{}", args.name));
         std::io::stdout().flush()?;
         ui.status("POST /v1/predict with {\"shape\":[n,h,w,c],\"dtype\":\"uint8\",\"data\":\"<base64>\"}; Ctrl-C stops");
         let slots = Arc::new(Semaphore::new(args.max_connections));

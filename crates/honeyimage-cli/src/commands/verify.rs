@@ -18,7 +18,9 @@ pub struct Args {
     /// Suspect: a model folder, a TorchScript .pt file or an .onnx file.
     #[arg(long, conflicts_with = "endpoint", required_unless_present = "endpoint")]
     model: Option<String>,
-    /// Suspect: an HTTP endpoint speaking docs/HTTP_PROTOCOL.md.
+    /// Suspect: an http(s) endpoint: our protocol (docs/HTTP_PROTOCOL.md), an
+    /// Open Inference Protocol model URL (.../v2/models/NAME), TF Serving
+    /// (.../v1/models/NAME) or TorchServe (.../predictions/NAME).
     #[arg(long)]
     endpoint: Option<String>,
     /// Significance level of the verdict.
@@ -37,6 +39,14 @@ pub struct Args {
     /// `protect` wrote, or the value): the key must match it.
     #[arg(long)]
     commitment: Option<String>,
+    /// Test-time augmentation: average each image's loss over its shifts by
+    /// up to PAD pixels and their mirror images (for suspects trained with
+    /// random crop + flip); 2 (2 PAD + 1)^2 views, as many times the queries.
+    #[arg(long, value_name = "PAD", conflicts_with = "label_only")]
+    tta: Option<usize>,
+    /// With --tta: shifts only, no mirrored views.
+    #[arg(long, requires = "tta")]
+    tta_no_flip: bool,
     /// Permutations of the mean-difference test.
     #[arg(long, default_value_t = 200_000)]
     permutations: usize,
@@ -64,15 +74,27 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     }
     let target = args.model.clone().or(args.endpoint.clone()).expect("clap requires one");
     let opts = open_options(&args.pre, &args.http)?;
-    let mut oracle = honeyimage::query::open(&target, &opts, honeyimage::default_device()).with_context(|| format!("opening suspect {target}"))?;
-    let cfg = VerifyConfig { alpha: args.alpha, label_only: args.label_only, permutations: args.permutations, tau: args.tau, batch: args.http.batch, ..Default::default() };
+    let mut oracle = honeyimage::query::open(&target, &opts, honeyimage::default_device()).with_context(|| format!("opening suspect {}", honeyimage::query::shown_target(&target)))?;
+    let cfg = VerifyConfig { alpha: args.alpha, label_only: args.label_only, permutations: args.permutations, tau: args.tau, batch: args.http.batch,
+        tta: args.tta.map(|pad| honeyimage::verify::Tta { pad, flip: !args.tta_no_flip }),
+        ..Default::default()
+    };
     let v = verify(&key, oracle.as_mut(), &cfg)?;
+    let traffic = oracle.traffic();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let mut doc = serde_json::to_value(&v)?;
+        if let Some((requests, seconds)) = traffic {
+            let protocol = match args.http.protocol {
+                honeyimage::query::Protocol::Auto => honeyimage::query::Protocol::detect(&target),
+                p => p,
+            };
+            doc["http"] = serde_json::json!({ "protocol": protocol.to_string(), "requests": requests, "seconds": seconds });
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!(
             "{}: {} (p = {:.3e} < alpha {}? {}; mean loss R {:.3} vs W {:.3}, effect {:.3}; top-1 R {}/{} vs W {}/{}; {} queries)",
-            target,
+            honeyimage::query::shown_target(&target),
             v.verdict_text,
             v.p_value,
             v.alpha,
@@ -87,6 +109,9 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
             v.queries
         );
         println!("test: {}", v.method);
+        if let Some((requests, seconds)) = traffic {
+            println!("http: {requests} requests, {seconds:.2} s");
+        }
         println!("key commitment: {}{}", v.commitment, if args.commitment.is_some() { " (matches the published one)" } else { "" });
         match v.tau_rule.tau {
             Some(t) => println!("paper's rule: score {:.3} vs tau {:.3}: {}", v.tau_rule.score, t, if v.tau_rule.score > t { "infringing" } else { "not infringing" }),

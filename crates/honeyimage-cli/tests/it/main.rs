@@ -1,6 +1,7 @@
 //! Integration tests: the real `honeyimage` binary on real files in temp dirs.
 mod bad_inputs;
 mod common;
+mod deploy;
 mod eval;
 mod foundation;
 mod protect;

@@ -13,4 +13,4 @@ pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel};
 pub use model::{Arch, ModelConfig};
 pub use protect::{Eot, ProtectConfig, Selection};
 pub use train::TrainConfig;
-pub use verify::VerifyConfig;
+pub use verify::{Tta, VerifyConfig};

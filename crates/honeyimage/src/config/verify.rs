@@ -15,11 +15,50 @@ pub struct VerifyConfig {
     pub tau: Option<f64>,
     /// Images per query batch.
     pub batch: usize,
+    /// Test-time augmentation of the loss test (None: each image once).
+    pub tta: Option<Tta>,
 }
 
-impl Default for VerifyConfig {
-    fn default() -> Self {
-        VerifyConfig { alpha: 0.001, label_only: false, permutations: 200_000, seed: 0, tau: None, batch: 64 }
+/// Test-time augmentation: every R and W image is queried as each of its
+/// views (shifted by up to `pad` pixels in each direction, zero-filled, as
+/// random-crop training pads, and with and without a horizontal flip when
+/// `flip`), and its loss is the mean over the views. A suspect trained with
+/// crop + flip fitted those views, not only the image itself. R and W get
+/// the same views, so the test stays exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tta {
+    /// Largest shift, in pixels.
+    pub pad: usize,
+    /// Also the mirrored image.
+    pub flip: bool,
+}
+
+impl Tta {
+    /// The views as (dy, dx, mirrored), the identity first.
+    pub fn views(&self) -> Vec<(i64, i64, bool)> {
+        let p = self.pad as i64;
+        let mut v = vec![(0, 0, false)];
+        for flip in [false, true].into_iter().filter(|&f| !f || self.flip) {
+            for dy in -p..=p {
+                for dx in -p..=p {
+                    if (dy, dx, flip) != (0, 0, false) {
+                        v.push((dy, dx, flip));
+                    }
+                }
+            }
+        }
+        v
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_list_every_shift_and_mirror() {
+        assert_eq!(Tta { pad: 1, flip: true }.views().len(), 18);
+        assert_eq!(Tta { pad: 0, flip: true }.views(), vec![(0, 0, false), (0, 0, true)]);
+        assert_eq!(Tta { pad: 2, flip: false }.views()[0], (0, 0, false));
+    }
+}

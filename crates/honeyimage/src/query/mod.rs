@@ -1,11 +1,17 @@
 //! Black-box access to a suspect model behind one small interface: a batch
 //! of u8 images in, class probabilities out. Four back-ends: a model folder
 //! written by `honeyimage train`, a TorchScript file, an ONNX file (tract,
-//! pure Rust) and an HTTP endpoint speaking the JSON protocol of
-//! docs/HTTP_PROTOCOL.md. Foreign models get configurable preprocessing.
+//! pure Rust) and an HTTP(S) endpoint ([`remote`]: our JSON protocol of
+//! docs/HTTP_PROTOCOL.md, the Open Inference Protocol, TF Serving or
+//! TorchServe, over [`http`]'s transport with TLS and credentials). Foreign
+//! models get configurable preprocessing.
+pub mod http;
+pub mod remote;
+
+pub use http::{Credentials, HttpConfig};
+pub use remote::{HttpOracle, Protocol, RemoteOptions};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -26,6 +32,15 @@ pub trait Oracle {
     /// one can then accept label-only and top-k replies (checked against
     /// it). Local models know their own output size and ignore it.
     fn expect_classes(&mut self, _k: usize) {}
+    /// HTTP requests sent so far (with retries) and seconds spent in them,
+    /// for a remote suspect; None for a local one.
+    fn traffic(&self) -> Option<(usize, f64)> {
+        None
+    }
+    /// The (h, w, c) images the model takes, when it says.
+    fn input_shape(&self) -> Option<(usize, usize, usize)> {
+        None
+    }
     /// Class probabilities `[n][k]` of one batch (the output kind decided over this batch).
     fn predict(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Vec<Vec<f64>>> {
         match self.query(images, n, h, w, c)? {
@@ -67,6 +82,9 @@ pub enum Layout {
     Nchw,
     /// Batch, height, width, channels (TensorFlow/Keras).
     Nhwc,
+    /// NCHW for model files; for an Open Inference Protocol endpoint the
+    /// layout its metadata declares; NHWC for TF Serving.
+    Auto,
 }
 
 impl FromStr for Layout {
@@ -75,7 +93,8 @@ impl FromStr for Layout {
         match s.to_ascii_lowercase().as_str() {
             "nchw" => Ok(Layout::Nchw),
             "nhwc" => Ok(Layout::Nhwc),
-            _ => Err(Error::invalid("layout", format!("{s:?}; expected nchw or nhwc"))),
+            "auto" => Ok(Layout::Auto),
+            _ => Err(Error::invalid("layout", format!("{s:?}; expected nchw, nhwc or auto"))),
         }
     }
 }
@@ -155,7 +174,7 @@ impl Preprocess {
         }
         Ok(match self.layout {
             Layout::Nhwc => t.contiguous(),
-            Layout::Nchw => t.permute([0, 3, 1, 2]).contiguous(),
+            Layout::Nchw | Layout::Auto => t.permute([0, 3, 1, 2]).contiguous(),
         })
     }
 }
@@ -254,6 +273,10 @@ impl NativeOracle {
 impl Oracle for NativeOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+    fn input_shape(&self) -> Option<(usize, usize, usize)> {
+        let c = &self.model.config;
+        Some((c.height, c.width, c.channels))
     }
     fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
         ModelOracle { model: &self.model, name: self.describe() }.query(images, n, h, w, c)
@@ -354,125 +377,6 @@ impl Oracle for OnnxOracle {
     }
 }
 
-/// Settings of the HTTP client.
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    /// Per-request timeout.
-    pub timeout: Duration,
-    /// Retries after a failed request (timeouts, connection errors, 5xx).
-    pub retries: usize,
-    /// First back-off delay; doubles after each retry.
-    pub backoff: Duration,
-    /// At most this many requests per second (None: no limit).
-    pub rate_limit: Option<f64>,
-    /// Images per request.
-    pub batch: usize,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig { timeout: Duration::from_secs(30), retries: 3, backoff: Duration::from_millis(250), rate_limit: None, batch: 64 }
-    }
-}
-
-/// Replies larger than this are refused.
-const MAX_REPLY_BYTES: u64 = 256 << 20;
-
-/// An HTTP endpoint (see docs/HTTP_PROTOCOL.md).
-pub struct HttpOracle {
-    url: String,
-    agent: ureq::Agent,
-    cfg: HttpConfig,
-    pre: Preprocess,
-    last: Option<Instant>,
-    /// The class count the caller expects (enables label and top-k replies).
-    classes: Option<usize>,
-}
-
-impl HttpOracle {
-    /// A client for `url` (the predict URL, e.g. `http://127.0.0.1:8080/v1/predict`).
-    pub fn new(url: &str, pre: Preprocess, cfg: HttpConfig) -> Result<Self> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::invalid("endpoint", format!("{url:?} is not an http(s) URL")));
-        }
-        if cfg.batch == 0 {
-            return Err(Error::invalid("batch", "must be >= 1"));
-        }
-        let agent = ureq::AgentBuilder::new().timeout(cfg.timeout).build();
-        Ok(HttpOracle { url: url.to_string(), agent, cfg, pre, last: None, classes: None })
-    }
-
-    /// One POST; the reply body, or whether to retry and why not.
-    fn post_once(&self, body: &str) -> std::result::Result<Vec<u8>, (bool, String)> {
-        match self.agent.post(&self.url).set("Content-Type", "application/json").send_string(body) {
-            Ok(resp) => {
-                let mut bytes = Vec::new();
-                use std::io::Read;
-                resp.into_reader().take(MAX_REPLY_BYTES + 1).read_to_end(&mut bytes).map_err(|e| (true, format!("reading reply: {e}")))?;
-                if bytes.len() as u64 > MAX_REPLY_BYTES {
-                    return Err((false, format!("reply larger than {MAX_REPLY_BYTES} bytes")));
-                }
-                Ok(bytes)
-            }
-            Err(ureq::Error::Status(code, resp)) => {
-                let body = resp.into_string().unwrap_or_default();
-                let body: String = body.chars().take(200).collect();
-                (code >= 500 || code == 429).then_some(()).map_or(Err((false, format!("HTTP {code}: {body}"))), |_| Err((true, format!("HTTP {code}: {body}"))))
-            }
-            Err(e) => Err((true, e.to_string())),
-        }
-    }
-}
-
-impl Oracle for HttpOracle {
-    fn describe(&self) -> String {
-        self.url.clone()
-    }
-    fn expect_classes(&mut self, k: usize) {
-        self.classes = Some(k);
-    }
-    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
-        let (px, h, w, c) = self.pre.pixels(images, n, h, w, c)?;
-        let len = h * w * c;
-        let mut rows = Vec::new();
-        for chunk in px.chunks(len * self.cfg.batch) {
-            let m = chunk.len() / len;
-            let body = serde_json::to_string(&PredictRequest::new(chunk, m, h, w, c)).expect("request serialises");
-            let mut delay = self.cfg.backoff;
-            let mut attempt = 0;
-            let reply = loop {
-                if let (Some(rate), Some(last)) = (self.cfg.rate_limit, self.last) {
-                    let gap = Duration::from_secs_f64(1.0 / rate);
-                    if let Some(wait) = gap.checked_sub(last.elapsed()) {
-                        std::thread::sleep(wait);
-                    }
-                }
-                self.last = Some(Instant::now());
-                match self.post_once(&body) {
-                    Ok(r) => break r,
-                    Err((retry, msg)) if retry && attempt < self.cfg.retries => {
-                        tracing::warn!("{}: {msg}; retrying in {delay:?}", self.url);
-                        std::thread::sleep(delay);
-                        delay *= 2;
-                        attempt += 1;
-                    }
-                    Err((_, msg)) => {
-                        return Err(Error::Model { source_name: self.url.clone(), message: format!("{msg} (after {} attempts)", attempt + 1) })
-                    }
-                }
-            };
-            let reply = match self.classes {
-                // Every form the protocol allows, checked against the class count.
-                Some(k) => honeyimage_format::protocol::parse_reply_any(&reply, m, k).map(answer_of),
-                // Without a class count, only dense rows can be checked.
-                None => honeyimage_format::protocol::parse_reply(&reply, self.pre.output, m).map(|rows| Answer::Scores { rows, kind: OutputKind::Probabilities }),
-            };
-            rows.push(reply.map_err(|e| Error::Reply { source_name: self.url.clone(), source: e })?);
-        }
-        merge_answers(rows).map_err(|m| Error::model(self.url.clone(), m))
-    }
-}
-
 /// A parsed HTTP reply as an answer: dense rows keep the kind the reply
 /// names; a top-k reply is used for its top-1 class (its partial scores
 /// give no loss for a class outside the top k).
@@ -506,13 +410,24 @@ pub struct OpenOptions {
     pub preprocess: Preprocess,
     /// HTTP client settings.
     pub http: HttpConfig,
+    /// Which protocol an endpoint speaks, and how to read its replies.
+    pub remote: RemoteOptions,
+}
+
+/// A suspect's path or URL as messages may show it: URLs without user info
+/// or query string (where credentials hide).
+pub fn shown_target(target: &str) -> String {
+    match url::Url::parse(target) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => http::shown(&u),
+        _ => target.to_string(),
+    }
 }
 
 /// Opens a suspect: an `http(s)://` URL, a `.onnx` file, a `.pt`/`.pth`/`.ts`
 /// TorchScript file, or a model folder.
 pub fn open(target: &str, opts: &OpenOptions, device: Device) -> Result<Box<dyn Oracle>> {
     if target.starts_with("http://") || target.starts_with("https://") {
-        return Ok(Box::new(HttpOracle::new(target, opts.preprocess.clone(), opts.http.clone())?));
+        return Ok(Box::new(HttpOracle::new(target, opts.preprocess.clone(), opts.http.clone(), opts.remote.clone())?));
     }
     let p = Path::new(target);
     if !p.exists() {
