@@ -302,6 +302,28 @@ fn secs(what: &str, v: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// The routes of both protocols, with the body limit, the whole-request
+/// time-out and the panic guard.
+fn router(state: AppState, max_body: usize, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/predict", post(predict))
+        .route("/v2", get(v2_server))
+        .route("/v2/health/live", get(v2_live))
+        .route("/v2/health/ready", get(v2_ready))
+        .route("/v2/models/{name}", get(v2_model_metadata))
+        .route("/v2/models/{name}/versions/{version}", get(v2_model_metadata))
+        .route("/v2/models/{name}/ready", get(v2_model_ready))
+        .route("/v2/models/{name}/versions/{version}/ready", get(v2_model_ready))
+        .route("/v2/models/{name}/infer", post(v2_infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(v2_infer))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+}
+
 pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if args.max_batch == 0 || args.max_body == 0 || args.max_connections == 0 || args.queue == 0 {
         bail!("--max-batch, --max-body, --max-connections and --queue must be >= 1");
@@ -318,23 +340,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     let input = ready_rx.recv().context("the model thread stopped while opening the model")??;
 
     let state = AppState { jobs: job_tx, max_batch: args.max_batch, form: ReplyForm::of(&args), name: args.name.as_str().into(), input };
-    let app = Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/predict", post(predict))
-        .route("/v2", get(v2_server))
-        .route("/v2/health/live", get(v2_live))
-        .route("/v2/health/ready", get(v2_ready))
-        .route("/v2/models/{name}", get(v2_model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(v2_model_metadata))
-        .route("/v2/models/{name}/ready", get(v2_model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(v2_model_ready))
-        .route("/v2/models/{name}/infer", post(v2_infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(v2_infer))
-        .fallback(not_found)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(args.max_body))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let app = router(state, args.max_body, request_timeout);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
