@@ -118,6 +118,7 @@ fn key_body(h: usize, w: usize, c: usize) -> KeyBody<serde_json::Value> {
         released: vec![s(1), s(3)],
         withheld: vec![s(2)],
         summary: serde_json::json!({"gap": 0.5}),
+        recipient: None,
     }
 }
 

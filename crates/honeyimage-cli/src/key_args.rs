@@ -47,4 +47,24 @@ impl PassphraseArgs {
         let pass = if honeyimage::key::is_encrypted(&bytes) { Some(self.get(&path.display().to_string(), false)?) } else { None };
         Ok(honeyimage::key::open_bytes(&bytes, pass.as_ref(), path)?)
     }
+
+    /// Loads every key of a key folder written by `protect --recipients`
+    /// (asking for a passphrase once, if any key is encrypted), as
+    /// (recipient, key) pairs in the folder's order.
+    pub fn load_key_folder(&self, folder: &Path) -> Result<Vec<(String, KeyBody)>> {
+        let mut pass: Option<SecretString> = None;
+        let mut keys = Vec::new();
+        for (name, path) in honeyimage::protect::recipients::key_folder(folder)? {
+            let bytes = honeyimage::key::read_bytes(&path)?;
+            if honeyimage::key::is_encrypted(&bytes) && pass.is_none() {
+                pass = Some(self.get(&folder.display().to_string(), false)?);
+            }
+            let key = honeyimage::key::open_bytes(&bytes, pass.as_ref(), &path)?;
+            if key.recipient.as_deref().is_some_and(|r| r != name) {
+                bail!("{}: the key is for recipient {:?}, the folder's manifest says {name:?}", path.display(), key.recipient.as_deref().unwrap_or(""));
+            }
+            keys.push((name, key));
+        }
+        Ok(keys)
+    }
 }

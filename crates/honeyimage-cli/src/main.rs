@@ -38,6 +38,8 @@ enum Command {
     Protect(commands::protect::Args),
     /// Decide, with a p-value, whether a suspect model trained on the release (exit 1 if so).
     Verify(commands::verify::Args),
+    /// Find a key's HoneyImages in a found dataset (no model needed): is it derived from a release, and whose? (exit 1 if so)
+    Trace(commands::trace::Args),
     /// Calibrate the paper's tau from clean reference models.
     Calibrate(commands::calibrate::Args),
     /// Check a key, or encrypt/decrypt it with a passphrase.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::EvalModel(a) => commands::eval_model::run(a, &ui),
         Command::Protect(a) => commands::protect::run(a, &ui),
         Command::Verify(a) => commands::verify::run(a, &ui),
+        Command::Trace(a) => commands::trace::run(a, &ui),
         Command::Calibrate(a) => commands::calibrate::run(a, &ui),
         Command::Serve(a) => commands::serve::run(a, &ui),
         Command::Eval(a) => commands::eval::run(a, &ui),

@@ -329,6 +329,7 @@ mod tests {
             released: b.released.clone(),
             withheld: b.withheld.clone(),
             summary: b.summary.clone(),
+            recipient: b.recipient.clone(),
         };
         assert_eq!(commitment(&typed), commitment(&b));
         // A corrupted key has no commitment.

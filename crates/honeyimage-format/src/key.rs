@@ -293,6 +293,10 @@ pub struct KeyBody<P> {
     pub withheld: Vec<KeySample>,
     /// Generation summary (gaps, similarity).
     pub summary: serde_json::Value,
+    /// The recipient this release was made for, when protect made one
+    /// release per recipient (`protect --recipients`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl<P> KeyBody<P> {
@@ -467,6 +471,7 @@ pub(crate) mod tests {
             released: vec![s(1)],
             withheld: vec![s(2)],
             summary: serde_json::json!({}),
+            recipient: None,
         }
     }
 

@@ -19,4 +19,5 @@ mod testutil;
 
 pub use domain::{Method, Role};
 pub use error::{Error, Result};
+pub use report::leaks::{render_leak_page, write_leak_page, LeakPage, LeakRow, TraceExample};
 pub use report::{render_html, suspects_csv, write_report};

@@ -38,6 +38,7 @@
 pub mod exact;
 pub mod gof;
 pub mod image;
+pub mod multiple;
 mod rank_null;
 pub mod roc;
 mod special;
@@ -50,6 +51,7 @@ pub use exact::{
 };
 pub use gof::{binomial_ci, binomial_tail, ks_uniform};
 pub use image::{linf, psnr, ssim};
+pub use multiple::holm;
 pub use roc::{
     auroc, auroc_bootstrap_ci, calibrate_threshold, confusion, order_statistic_threshold,
     roc_curve, tpr_at_fpr, Confusion, OrderStatisticThreshold, RocPoint,

@@ -5,6 +5,7 @@
 //! CLI renders what it reports through callbacks and return values.
 #![deny(missing_docs)]
 
+pub mod attribution;
 pub mod config;
 pub mod error;
 pub mod eval;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod protect;
 pub mod query;
 pub mod tensors;
+pub mod trace;
 pub mod train;
 pub mod verify;
 pub mod watermark;

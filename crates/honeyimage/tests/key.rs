@@ -33,6 +33,7 @@ fn body() -> KeyBody {
         released: vec![s(1), s(2)],
         withheld: vec![s(3), s(4)],
         summary: serde_json::json!({}),
+        recipient: None,
     }
 }
 

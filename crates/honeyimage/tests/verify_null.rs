@@ -47,6 +47,7 @@ fn key(n: usize) -> KeyBody {
         released: (0..n).map(s).collect(),
         withheld: (n..2 * n).map(s).collect(),
         summary: serde_json::json!({}),
+        recipient: None,
     }
 }
 

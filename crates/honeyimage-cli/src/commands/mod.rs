@@ -7,5 +7,6 @@ pub mod calibrate;
 pub mod eval;
 pub mod protect;
 pub mod serve;
+pub mod trace;
 pub mod verify;
 pub mod train;

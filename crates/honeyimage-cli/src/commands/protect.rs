@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use honeyimage::protect::{protect, Outputs, ProtectConfig, ProtectEvent};
+use honeyimage::protect::recipients::{parse_recipients, protect_recipients, RecipientOutputs, MANIFEST};
+use honeyimage::protect::{protect, Outputs, ProtectConfig, ProtectEvent, ProtectOutcome};
 use honeyimage::{Arch, TrainEvent};
 use honeyimage_data::{Format, Split};
 use indicatif::ProgressBar;
@@ -23,12 +24,20 @@ pub struct Args {
     /// Split to protect.
     #[arg(long, default_value = "train")]
     split: Split,
-    /// Release folder to write (must not exist).
+    /// Release folder to write (must not exist); with --recipients, the
+    /// folder that receives one release per recipient (`OUT/NAME/`).
     #[arg(long)]
     out: PathBuf,
-    /// Secret key file to write.
+    /// Secret key file to write; with --recipients, the key folder
+    /// (`KEY/NAME.key` each, and `KEY/recipients.json`).
     #[arg(long)]
     key: PathBuf,
+    /// One release per recipient (a file with one name a line): shared
+    /// hardness scoring, then each recipient gets its own candidates, R/W
+    /// split and perturbations, so each release and key identifies one
+    /// recipient (`verify --keys`, `trace`).
+    #[arg(long, value_name = "FILE")]
+    recipients: Option<PathBuf>,
     /// Work folder for resumable intermediate results (default: <out>.work).
     #[arg(long)]
     work: Option<PathBuf>,
@@ -136,8 +145,18 @@ fn settings(args: &Args) -> Result<ProtectConfig> {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     let config = settings(&args)?;
     config.validate()?;
-    if args.key.exists() {
+    let recipients = match &args.recipients {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading the recipients list {}", path.display()))?;
+            Some(parse_recipients(&text, path)?)
+        }
+        None => None,
+    };
+    if recipients.is_none() && args.key.exists() {
         bail!("{} already exists: refusing to overwrite a key", args.key.display());
+    }
+    if recipients.is_some() && args.key.join(MANIFEST).exists() {
+        bail!("{} already holds a finished set of recipient keys: refusing to overwrite them", args.key.display());
     }
     let work = args.work.clone().unwrap_or_else(|| {
         let mut w = args.out.clone().into_os_string();
@@ -178,12 +197,20 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
             b.set_position(iter as u64);
         }
     };
-    let outputs = Outputs { release: &args.out, key: &args.key, work: &work };
-    let outcome = protect(&src, args.split, outputs, &config, passphrase.as_ref(), &mut on_event)?;
-    if passphrase.is_some() {
-        std::fs::remove_dir_all(&work).with_context(|| format!("removing the work folder {} (it holds the key's secrets)", work.display()))?;
-        ui.status(format!("key encrypted; removed the work folder {}", work.display()));
-    }
+    let outcome = match &recipients {
+        Some(names) => {
+            let outputs = RecipientOutputs { releases: &args.out, keys: &args.key, work: &work };
+            let outcomes = protect_recipients(&src, args.split, outputs, &config, names, passphrase.as_ref(), &mut on_event)?;
+            drop(on_event);
+            forget_work(&work, passphrase.is_some(), ui)?;
+            return report_recipients(&args, names, &outcomes);
+        }
+        None => {
+            let outputs = Outputs { release: &args.out, key: &args.key, work: &work };
+            protect(&src, args.split, outputs, &config, passphrase.as_ref(), &mut on_event)?
+        }
+    };
+    forget_work(&work, passphrase.is_some(), ui)?;
     let s = &outcome.summary;
     if args.json {
         println!("{}", serde_json::to_string_pretty(s)?);
@@ -200,6 +227,45 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     }
     for st in &s.stages {
         println!("  stage {:<18} {:>8.1}s  peak {:>6.0} MiB{}", st.name, st.seconds, st.peak_mib, if st.cached { " (cached)" } else { "" });
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Removes the work folder after an encrypted key was written (it holds the
+/// same secrets in the clear).
+fn forget_work(work: &std::path::Path, encrypted: bool, ui: &Ui) -> Result<()> {
+    if encrypted {
+        std::fs::remove_dir_all(work).with_context(|| format!("removing the work folder {} (it holds the key's secrets)", work.display()))?;
+        ui.status(format!("key encrypted; removed the work folder {}", work.display()));
+    }
+    Ok(())
+}
+
+/// Prints what per-recipient protection made.
+fn report_recipients(args: &Args, names: &[String], outcomes: &[ProtectOutcome]) -> Result<ExitStatus> {
+    if args.json {
+        let doc: Vec<serde_json::Value> = names
+            .iter()
+            .zip(outcomes)
+            .map(|(n, o)| serde_json::json!({ "recipient": n, "commitment": honeyimage::key::commitment(&o.key).hex(), "summary": o.summary }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitStatus::Success);
+    }
+    println!("{} releases in {}, keys in {}", names.len(), args.out.display(), args.key.display());
+    for (n, o) in names.iter().zip(outcomes) {
+        let s = &o.summary;
+        let opt: f64 = s.stages.iter().filter(|st| st.name.starts_with("optimisation")).map(|st| st.seconds).sum();
+        println!(
+            "  {n:<16} R {:>4}  W {:>4}  L-inf {}  SSIM mean {:.4}  gap {:.3} -> {:.3}  optimisation {opt:.1}s  commitment {}",
+            o.key.released.len(),
+            o.key.withheld.len(),
+            s.linf_max,
+            s.ssim_mean,
+            s.gap_before,
+            s.gap_after,
+            &honeyimage::key::commitment(&o.key).hex()[..16]
+        );
     }
     Ok(ExitStatus::Success)
 }

@@ -13,8 +13,16 @@ use crate::query_args::{open_options, HttpArgs, PreArgs};
 #[derive(clap::Args)]
 pub struct Args {
     /// The secret key written by `protect`.
-    #[arg(long)]
-    key: PathBuf,
+    #[arg(long, required_unless_present = "keys")]
+    key: Option<PathBuf>,
+    /// Attribution: a key folder written by `protect --recipients`; the
+    /// suspect is tested against every recipient's key (Holm-corrected) and
+    /// the recipients whose releases it trained on are named.
+    #[arg(long, conflicts_with_all = ["key", "release", "commitment"])]
+    keys: Option<PathBuf>,
+    /// With --keys: write the per-recipient table as an HTML page.
+    #[arg(long, requires = "keys", value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// Suspect: a model folder, a TorchScript .pt file or an .onnx file.
     #[arg(long, conflicts_with = "endpoint", required_unless_present = "endpoint")]
     model: Option<String>,
@@ -65,21 +73,19 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!("--alpha {} must be in (0, 1)", args.alpha);
     }
-    let key = args.pass.load_key(&args.key)?;
+    if let Some(folder) = &args.keys {
+        return attribution(&args, folder);
+    }
+    let key_path = args.key.as_ref().expect("clap requires --key without --keys");
+    let key = args.pass.load_key(key_path)?;
     if let Some(published) = &args.commitment {
-        crate::commitment_args::check(&honeyimage::key::commitment(&key), published).with_context(|| format!("key {}", args.key.display()))?;
+        crate::commitment_args::check(&honeyimage::key::commitment(&key), published).with_context(|| format!("key {}", key_path.display()))?;
     }
     if let Some(rel) = &args.release {
-        check_release(&key, rel, &args.key)?;
+        check_release(&key, rel, key_path)?;
     }
-    let target = args.model.clone().or(args.endpoint.clone()).expect("clap requires one");
-    let opts = open_options(&args.pre, &args.http)?;
-    let mut oracle = honeyimage::query::open(&target, &opts, honeyimage::default_device()).with_context(|| format!("opening suspect {}", honeyimage::query::shown_target(&target)))?;
-    let cfg = VerifyConfig { alpha: args.alpha, label_only: args.label_only, permutations: args.permutations, tau: args.tau, batch: args.http.batch,
-        tta: args.tta.map(|pad| honeyimage::verify::Tta { pad, flip: !args.tta_no_flip }),
-        ..Default::default()
-    };
-    let v = verify(&key, oracle.as_mut(), &cfg)?;
+    let (target, mut oracle) = open_suspect(&args)?;
+    let v = verify(&key, oracle.as_mut(), &config(&args))?;
     let traffic = oracle.traffic();
     if args.json {
         let mut doc = serde_json::to_value(&v)?;
@@ -119,4 +125,89 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
         }
     }
     Ok(if v.verdict { ExitStatus::Trained } else { ExitStatus::Success })
+}
+
+/// The suspect named by --model or --endpoint, opened.
+fn open_suspect(args: &Args) -> Result<(String, Box<dyn honeyimage::query::Oracle>)> {
+    let target = args.model.clone().or(args.endpoint.clone()).expect("clap requires one");
+    let opts = open_options(&args.pre, &args.http)?;
+    let oracle = honeyimage::query::open(&target, &opts, honeyimage::default_device()).with_context(|| format!("opening suspect {}", honeyimage::query::shown_target(&target)))?;
+    Ok((target, oracle))
+}
+
+/// The verification settings from the flags.
+fn config(args: &Args) -> VerifyConfig {
+    VerifyConfig {
+        alpha: args.alpha,
+        label_only: args.label_only,
+        permutations: args.permutations,
+        tau: args.tau,
+        batch: args.http.batch,
+        tta: args.tta.map(|pad| honeyimage::verify::Tta { pad, flip: !args.tta_no_flip }),
+        ..Default::default()
+    }
+}
+
+/// `verify --keys`: which recipients' releases the suspect trained on.
+fn attribution(args: &Args, folder: &std::path::Path) -> Result<ExitStatus> {
+    let keys = args.pass.load_key_folder(folder)?;
+    let (target, mut oracle) = open_suspect(args)?;
+    let a = honeyimage::attribution::attribute(&keys, oracle.as_mut(), &config(args))?;
+    let shown = honeyimage::query::shown_target(&target);
+    if let Some(path) = &args.report {
+        honeyimage_report::write_leak_page(&attribution_page(&a, &shown), path)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&a)?);
+    } else {
+        println!("{shown}: tested against {} recipients' keys (Holm-corrected, family-wise alpha {})", a.recipients.len(), a.alpha);
+        println!("  {:<16} {:>10} {:>10}  {:>7} {:>7}  verdict", "recipient", "p", "p (Holm)", "loss R", "loss W");
+        for r in &a.recipients {
+            let v = &r.verification;
+            let verdict = if r.flagged { "trained on this recipient's release" } else { "no evidence" };
+            println!("  {:<16} {:>10.2e} {:>10.2e}  {:>7.3} {:>7.3}  {verdict}", r.recipient, v.p_value, r.p_holm, v.mean_loss_released, v.mean_loss_withheld);
+        }
+        match a.attributed.as_slice() {
+            [] => println!("attribution: none (no recipient's release is implicated)"),
+            names => println!("attribution: {}", names.join(", ")),
+        }
+    }
+    Ok(if a.attributed.is_empty() { ExitStatus::Success } else { ExitStatus::Trained })
+}
+
+/// The report page of an attribution.
+fn attribution_page(a: &honeyimage::attribution::Attribution, shown: &str) -> honeyimage_report::LeakPage {
+    let summary = match a.attributed.as_slice() {
+        [] => format!("No recipient's release is implicated: no key reaches p < {} after Holm's correction over {} keys.", a.alpha, a.recipients.len()),
+        names => format!("The suspect trained on the release given to {}.", names.join(" and ")),
+    };
+    honeyimage_report::LeakPage {
+        title: "HoneyImage attribution".into(),
+        summary,
+        subject: shown.to_string(),
+        alpha: a.alpha,
+        columns: vec!["mean loss R".into(), "mean loss W".into(), "top-1 R".into(), "top-1 W".into()],
+        rows: a
+            .recipients
+            .iter()
+            .map(|r| {
+                let v = &r.verification;
+                honeyimage_report::LeakRow {
+                    recipient: r.recipient.clone(),
+                    p_value: v.p_value,
+                    p_holm: r.p_holm,
+                    flagged: r.flagged,
+                    cells: vec![
+                        format!("{:.3}", v.mean_loss_released),
+                        format!("{:.3}", v.mean_loss_withheld),
+                        format!("{}/{}", v.label_only.correct_released, v.n_released),
+                        format!("{}/{}", v.label_only.correct_withheld, v.n_withheld),
+                    ],
+                }
+            })
+            .collect(),
+        notes: vec![format!("Test per key: {}.", a.recipients.first().map_or("–", |r| r.verification.method.as_str()))],
+        examples: vec![],
+        gain: 0.0,
+    }
 }

@@ -94,6 +94,7 @@ pub fn make_key(path: &Path, h: usize, w: usize, c: usize) {
         released: (0..10).map(sample).collect(),
         withheld: (10..20).map(sample).collect(),
         summary: serde_json::json!({}),
+        recipient: None,
     };
     key::save(&body, path).unwrap();
 }

@@ -4,6 +4,7 @@ mod common;
 mod deploy;
 mod eval;
 mod foundation;
+mod leaks;
 mod protect;
 mod resume;
 mod serve;

@@ -80,16 +80,21 @@ fn valid_pixels(ex: &Example, pixels: &[u8]) -> bool {
 }
 
 fn png_data_uri(ex: &Example, pixels: &[u8]) -> Option<String> {
-    if !valid_pixels(ex, pixels) {
+    png_uri(pixels, ex.width, ex.height, ex.channels)
+}
+
+/// A PNG `data:` URI of an HWC u8 image with 1 to 4 channels (None when the
+/// pixels do not fit the geometry).
+pub(super) fn png_uri(pixels: &[u8], width: usize, height: usize, channels: usize) -> Option<String> {
+    let fits = (1..=4096).contains(&width)
+        && (1..=4096).contains(&height)
+        && (1..=4).contains(&channels)
+        && width.checked_mul(height).and_then(|n| n.checked_mul(channels)) == Some(pixels.len());
+    if !fits {
         return None;
     }
-    let color = match ex.channels {
-        1 => image::ExtendedColorType::L8,
-        2 => image::ExtendedColorType::La8,
-        3 => image::ExtendedColorType::Rgb8,
-        _ => image::ExtendedColorType::Rgba8,
-    };
-    encode_png(pixels, ex.width as u32, ex.height as u32, color)
+    let color = [image::ExtendedColorType::L8, image::ExtendedColorType::La8, image::ExtendedColorType::Rgb8, image::ExtendedColorType::Rgba8][channels - 1];
+    encode_png(pixels, width as u32, height as u32, color)
 }
 
 fn encode_png(pixels: &[u8], w: u32, h: u32, color: image::ExtendedColorType) -> Option<String> {

@@ -28,6 +28,7 @@ mod figures;
 mod format;
 mod header;
 mod keys;
+pub mod leaks;
 mod plots;
 mod robustness;
 mod summary;

@@ -82,5 +82,6 @@ pub fn build(
         released: cands.released.iter().map(|&i| sample(i)).collect(),
         withheld: cands.withheld.iter().map(|&i| sample(i)).collect(),
         summary: serde_json::to_value(summary).expect("serialisable"),
+        recipient: None,
     }
 }

@@ -22,6 +22,7 @@ pub mod honey;
 pub mod keygen;
 pub mod optimise;
 pub mod proxies;
+pub mod recipients;
 pub mod release;
 pub mod summary;
 pub mod workdir;
@@ -120,6 +121,9 @@ struct WorkParams {
     config: ProtectConfig,
     dataset_fingerprint: String,
     split: String,
+    /// Recipients of per-recipient releases (empty: one release).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recipients: Vec<String>,
 }
 
 /// Times stages and reports them.
@@ -141,16 +145,75 @@ impl Stages<'_> {
     }
 }
 
-/// Loads the split to protect and checks it is large enough for N.
-fn load(src: &DataSource, split: Split, config: &ProtectConfig) -> Result<Dataset> {
+/// Loads the split to protect and checks it is large enough for 2N
+/// candidates per release (and as many ordinary samples).
+fn load(src: &DataSource, split: Split, config: &ProtectConfig, releases: usize) -> Result<Dataset> {
     config.validate()?;
     let mut ds = src.load(split)?;
     ds.check_classes(config.num_classes).map_err(|e| Error::invalid("classes", format!("{} ({split} split): {e}", src.path().display())))?;
-    if ds.len() < 4 * config.count {
-        let msg = format!("N = {} needs at least {} samples; {} has {}", config.count, 4 * config.count, src.path().display(), ds.len());
+    let needed = 4 * config.count * releases;
+    if ds.len() < needed {
+        let per = if releases > 1 { format!(" for each of {releases} recipients") } else { String::new() };
+        let msg = format!("N = {}{per} needs at least {needed} samples; {} has {}", config.count, src.path().display(), ds.len());
         return Err(Error::invalid("count", msg));
     }
     Ok(ds)
+}
+
+/// The shared stages' results: the data, its folds, the proxies and every
+/// sample's hardness.
+struct Prepared {
+    ds: Dataset,
+    fingerprint: String,
+    data: TensorSet,
+    folds: Vec<Vec<usize>>,
+    proxies: proxies::Proxies,
+    hardness: hardness::Hardness,
+    wd: WorkDir,
+}
+
+/// Loads the data, opens the work folder and runs the shared stages
+/// (proxies and hardness).
+fn prepare(src: &DataSource, split: Split, work: &Path, config: &ProtectConfig, recipients: &[String], st: &mut Stages) -> Result<Prepared> {
+    let ds = load(src, split, config, recipients.len().max(1))?;
+    let fingerprint = key::fingerprint_dataset(&ds);
+    let params = WorkParams { config: config.clone(), dataset_fingerprint: fingerprint.clone(), split: split.to_string(), recipients: recipients.to_vec() };
+    let wd = WorkDir::open(work, &params)?;
+    let data = TensorSet::from_dataset(&ds, crate::default_device())?;
+    let folds = honeyimage_data::kfold(ds.len(), config.folds, config.seed);
+    let proxies = st.run("proxies", |ev| Ok((proxies::train_proxies(&ds, &data, &folds, config, &wd, ev)?, false)))?;
+    let hardness = st.run("hardness", |_| wd.cached("hardness.json", || hardness::score(&proxies, &data, &folds)))?;
+    Ok(Prepared { ds, fingerprint, data, folds, proxies, hardness, wd })
+}
+
+/// One release to make from prepared stages: its candidates, where it
+/// goes, and the names of its entries in the work folder.
+struct Job<'a> {
+    cands: &'a candidates::Candidates,
+    outputs: Outputs<'a>,
+    /// Suffix of this release's work-folder entries ("" for a single release).
+    tag: String,
+    recipient: Option<String>,
+}
+
+/// The stages of one release: optimisation, release, key and commitment.
+/// The summary's stage list holds this release's stages only.
+fn finish(src: &DataSource, split: Split, p: &Prepared, job: &Job, config: &ProtectConfig, passphrase: Option<&SecretString>, st: &mut Stages) -> Result<ProtectOutcome> {
+    let (wd, tag, mark) = (&p.wd, &job.tag, st.done.len());
+    let suffix = |stage: &str| if tag.is_empty() { stage.to_string() } else { format!("{stage} {tag}") };
+    let entry = |name: &str| if tag.is_empty() { format!("{name}.json") } else { format!("{name}-{tag}.json") };
+    let opt = st.run(&suffix("optimisation"), |ev| wd.cached(&entry("honey"), || optimise::run(&p.data, &p.folds, &p.proxies, job.cands, config, ev)))?;
+    let edits = release::edits(job.cands, &opt.honey);
+    let release_fp = st.run(&suffix("release"), |_| Ok((release::write(src, split, job.outputs.release, &edits, wd, &entry("release"))?, false)))?;
+    let mut summary = summary::summarise(&p.ds, job.cands, &p.hardness, &opt);
+    let (nonce, _) = wd.cached(&entry("nonce"), || Ok(keygen::fresh_nonce()))?;
+    let origin = keygen::Origin { src, split, ds: &p.ds, fingerprint: p.fingerprint.clone(), nonce };
+    let mut body = keygen::build(&origin, config, job.cands, &p.hardness, &opt.honey, release_fp, &summary);
+    body.recipient = job.recipient.clone();
+    st.run(&suffix("key"), |_| Ok((key::save_with(&body, job.outputs.key, passphrase)?, false)))?;
+    honeyimage_data::write_atomic(&commitment_path(job.outputs.release), key::public_statement(&body).as_bytes())?;
+    summary.stages = st.done[mark..].to_vec();
+    Ok(ProtectOutcome { key: body, summary })
 }
 
 /// Runs the whole pipeline: proxies, hardness, candidates, optimisation,
@@ -163,25 +226,11 @@ pub fn protect(
     passphrase: Option<&SecretString>,
     on_event: &mut dyn FnMut(ProtectEvent),
 ) -> Result<ProtectOutcome> {
-    let ds = load(src, split, config)?;
-    let fingerprint = key::fingerprint_dataset(&ds);
-    let params = WorkParams { config: config.clone(), dataset_fingerprint: fingerprint.clone(), split: split.to_string() };
-    let wd = WorkDir::open(outputs.work, &params)?;
-    let data = TensorSet::from_dataset(&ds, crate::default_device())?;
-    let folds = honeyimage_data::kfold(ds.len(), config.folds, config.seed);
     let mut st = Stages { on_event, done: Vec::new() };
-    let proxies = st.run("proxies", |ev| Ok((proxies::train_proxies(&ds, &data, &folds, config, &wd, ev)?, false)))?;
-    let hardness = st.run("hardness", |_| wd.cached("hardness.json", || hardness::score(&proxies, &data, &folds)))?;
-    let cands = st.run("candidates", |_| Ok((candidates::choose(&hardness, &ds.labels, ds.num_classes(), config)?, false)))?;
-    let opt = st.run("optimisation", |ev| wd.cached("honey.json", || optimise::run(&data, &folds, &proxies, &cands, config, ev)))?;
-    let edits = release::edits(&cands, &opt.honey);
-    let release_fp = st.run("release", |_| Ok((release::write(src, split, outputs.release, &edits, &wd)?, false)))?;
-    let mut summary = summary::summarise(&ds, &cands, &hardness, &opt);
-    let (nonce, _) = wd.cached("nonce.json", || Ok(keygen::fresh_nonce()))?;
-    let origin = keygen::Origin { src, split, ds: &ds, fingerprint, nonce };
-    let body = keygen::build(&origin, config, &cands, &hardness, &opt.honey, release_fp, &summary);
-    st.run("key", |_| Ok((key::save_with(&body, outputs.key, passphrase)?, false)))?;
-    honeyimage_data::write_atomic(&commitment_path(outputs.release), key::public_statement(&body).as_bytes())?;
-    summary.stages = st.done;
-    Ok(ProtectOutcome { key: body, summary })
+    let p = prepare(src, split, outputs.work, config, &[], &mut st)?;
+    let cands = st.run("candidates", |_| Ok((candidates::choose(&p.hardness, &p.ds.labels, p.ds.num_classes(), config)?, false)))?;
+    let shared = st.done.clone();
+    let mut outcome = finish(src, split, &p, &Job { cands: &cands, outputs, tag: String::new(), recipient: None }, config, passphrase, &mut st)?;
+    outcome.summary.stages.splice(0..0, shared);
+    Ok(outcome)
 }

@@ -13,9 +13,6 @@ use super::workdir::WorkDir;
 use crate::key::fingerprint_dir;
 use crate::{Error, Result};
 
-/// Work-folder entry holding the written release's fingerprint.
-const RELEASE_ENTRY: &str = "release.json";
-
 /// The dataset edits that make the release: remove W, replace R.
 pub fn edits(cands: &Candidates, honey: &HoneyOutcome) -> Edits {
     let pos: HashMap<usize, usize> = honey.indices.iter().enumerate().map(|(j, &i)| (i, j)).collect();
@@ -28,9 +25,10 @@ pub fn edits(cands: &Candidates, honey: &HoneyOutcome) -> Edits {
 }
 
 /// Writes the release to `out` (which must not exist, unless it is this
-/// run's finished release) and returns its fingerprint.
-pub fn write(src: &DataSource, split: Split, out: &Path, edits: &Edits, wd: &WorkDir) -> Result<String> {
-    if let Some(fp) = wd.get::<String>(RELEASE_ENTRY)? {
+/// run's finished release) and returns its fingerprint, which it records
+/// in the work folder under `entry`.
+pub fn write(src: &DataSource, split: Split, out: &Path, edits: &Edits, wd: &WorkDir, entry: &str) -> Result<String> {
+    if let Some(fp) = wd.get::<String>(entry)? {
         if out.exists() && fingerprint_dir(out)? == fp {
             return Ok(fp);
         }
@@ -40,6 +38,6 @@ pub fn write(src: &DataSource, split: Split, out: &Path, edits: &Edits, wd: &Wor
     }
     src.write_release(split, out, edits)?;
     let fp = fingerprint_dir(out)?;
-    wd.put(RELEASE_ENTRY, &fp)?;
+    wd.put(entry, &fp)?;
     Ok(fp)
 }
