@@ -52,7 +52,7 @@ def main():
     for f in sorted(glob.glob(os.path.join(d, "trace", "*.json"))):
         case = os.path.basename(f)[:-5]
         t = os.path.join(d, "trace", case + ".time")
-        secs = open(t).read().split()[0] + " s" if os.path.exists(t) else "–"
+        secs = open(t).read().strip().splitlines()[-1].split()[0] + " s" if os.path.exists(t) else "–"
         print(row_trace(case, json.load(open(f)), secs))
 
 

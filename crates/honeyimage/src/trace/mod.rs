@@ -186,18 +186,29 @@ fn candidates(key: &KeyBody, g: Geometry, max_crop: usize) -> Vec<Cand> {
     key.released.iter().map(|s| one(s, true)).chain(key.withheld.iter().map(|s| one(s, false))).collect()
 }
 
-/// The `k` found images whose thumbnails are closest to any of `ds`.
-fn nearest(ds: &[Vec<f32>], found: &Found, k: usize) -> Vec<usize> {
-    let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
-    for (j, img) in found.images.iter().enumerate() {
-        let s: f32 = ds.iter().map(|d| d.iter().zip(&img.descriptor).map(|(a, b)| a * b).sum::<f32>()).fold(f32::NEG_INFINITY, f32::max);
-        if best.len() < k || s > best[best.len() - 1].0 {
-            let at = best.partition_point(|&(t, _)| t >= s);
-            best.insert(at, (s, j));
-            best.truncate(k);
-        }
+/// Candidates per matrix product in [`nearest_all`] (bounds its memory:
+/// found images x this x descriptors per candidate floats).
+const NN_CHUNK: usize = 64;
+
+/// For every candidate, the `k` found images whose thumbnails are closest
+/// (largest dot product) to any of the candidate's thumbnails: one matrix
+/// product per chunk of candidates through libtorch.
+fn nearest_all(cands: &[Cand], found: &Found, k: usize) -> Result<Vec<Vec<usize>>> {
+    let dim = align::GRID * align::GRID;
+    let flat: Vec<f32> = found.images.iter().flat_map(|f| f.descriptor.iter().copied()).collect();
+    let f = tch::Tensor::from_slice(&flat).view([found.images.len() as i64, dim as i64]);
+    let k = k.min(found.images.len()) as i64;
+    let mut out = Vec::with_capacity(cands.len());
+    for chunk in cands.chunks(NN_CHUNK) {
+        let per = chunk[0].descriptors.len() as i64;
+        let d: Vec<f32> = chunk.iter().flat_map(|c| c.descriptors.iter().flatten().copied()).collect();
+        let d = tch::Tensor::from_slice(&d).view([chunk.len() as i64 * per, dim as i64]);
+        let sims = f.matmul(&d.tr()).view([-1, chunk.len() as i64, per]).amax(2, false);
+        let (_, idx) = sims.topk(k, 0, true, true);
+        let idx: Vec<i64> = Vec::<i64>::try_from(idx.tr().contiguous().view([-1])).map_err(|e| Error::invalid("trace", e.to_string()))?;
+        out.extend(idx.chunks(k as usize).map(|row| row.iter().map(|&j| j as usize).collect()));
     }
-    best.into_iter().map(|(_, j)| j).collect()
+    Ok(out)
 }
 
 /// The candidate's images in the found image's channels (luma for a grey one).
@@ -231,10 +242,11 @@ pub const MATCH_TIER: f64 = 0.01;
 /// Traces one candidate through the found data: among the neighbours that
 /// match (aligned similarity at least `min_match` and within [`MATCH_TIER`]
 /// of the best), the largest mark score.
-fn trace_one(c: &Cand, found: &Found, g: Geometry, cfg: &TraceConfig) -> CandidateTrace {
+fn trace_one(c: &Cand, neighbours: &[usize], found: &Found, g: Geometry, cfg: &TraceConfig) -> CandidateTrace {
     let mut out = CandidateTrace { id: c.id.clone(), released: c.released, label: c.label, found: None, similarity: f64::NAN, crop: CropBox::default(), score: UNMATCHED };
-    let aligned: Vec<(usize, f64, CropBox)> = nearest(&c.descriptors, found, cfg.neighbours)
-        .into_iter()
+    let aligned: Vec<(usize, f64, CropBox)> = neighbours
+        .iter()
+        .copied()
         .map(|j| {
             let img = &found.images[j];
             let (o, _) = in_channels(c, img.channels, g);
@@ -256,14 +268,17 @@ fn trace_one(c: &Cand, found: &Found, g: Geometry, cfg: &TraceConfig) -> Candida
     out
 }
 
-/// Traces every candidate, on all cores.
-fn trace_all(cands: &[Cand], found: &Found, g: Geometry, cfg: &TraceConfig) -> Vec<CandidateTrace> {
+/// Traces every candidate: neighbours by one batched search, then the
+/// alignments on all cores.
+fn trace_all(cands: &[Cand], found: &Found, g: Geometry, cfg: &TraceConfig) -> Result<Vec<CandidateTrace>> {
+    let neighbours = nearest_all(cands, found, cfg.neighbours)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(cands.len().max(1));
     let chunk = cands.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = cands.chunks(chunk).map(|part| s.spawn(move || part.iter().map(|c| trace_one(c, found, g, cfg)).collect::<Vec<_>>())).collect();
+    let jobs: Vec<(&Cand, &Vec<usize>)> = cands.iter().zip(&neighbours).collect();
+    Ok(std::thread::scope(|s| {
+        let handles: Vec<_> = jobs.chunks(chunk).map(|part| s.spawn(move || part.iter().map(|(c, n)| trace_one(c, n, found, g, cfg)).collect::<Vec<_>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("trace worker panicked")).collect()
-    })
+    }))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -305,7 +320,7 @@ pub fn trace(keys: &[(String, &KeyBody)], found: &Found, cfg: &TraceConfig) -> R
     let mut examples = Vec::new();
     for (name, key) in keys {
         let cands = candidates(key, g, cfg.max_crop);
-        let traces = trace_all(&cands, found, g, cfg);
+        let traces = trace_all(&cands, found, g, cfg)?;
         let (p_value, method) = test(&traces, cfg, key.params.seed)?;
         let matched = |r: bool| traces.iter().filter(|t| t.released == r && t.found.is_some()).count();
         let marks = |r: bool| median(traces.iter().filter(|t| t.released == r && t.found.is_some()).map(|t| t.score).collect());
