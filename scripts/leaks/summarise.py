@@ -24,9 +24,10 @@ def row_trace(case, doc, secs):
     p_right = max((k["p_value"] for k in right), default=float("nan"))
     p_other = min((k["p_holm"] for k in others), default=float("nan"))
     found = "; ".join(f"{k['matched_released']}/{k['released']}" for k in right) or "–"
+    found_w = "; ".join(f"{k['matched_withheld']}/{k['withheld']}" for k in right) or "–"
     mark = "; ".join(f"{k['median_mark_released']:.2f}" for k in right) or "–"
     ok = "yes" if got == want else "**no**"
-    return f"| {case} | {', '.join(sorted(want)) or 'none'} | {', '.join(sorted(got)) or 'none'} | {ok} | {p_right:.1e} | {p_other:.2f} | {found} | {mark} | {secs} |"
+    return f"| {case} | {', '.join(sorted(want)) or 'none'} | {', '.join(sorted(got)) or 'none'} | {ok} | {p_right:.1e} | {p_other:.2f} | {found} | {found_w} | {mark} | {secs} |"
 
 
 def main():
@@ -47,8 +48,8 @@ def main():
         ok = "yes" if set(doc["attributed"]) == want else "**no**"
         print(f"| {case} | {', '.join(sorted(want)) or 'none'} | {', '.join(doc['attributed']) or 'none'} | {ok} | {p_right:.1e} | {p_other:.2f} | {losses} |")
     print("\n### Trace (no model)\n")
-    print("| found data | derives from | attributed to | correct | p (true recipient) | smallest Holm p (others) | HoneyImages found | median mark R | trace time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| found data | derives from | attributed to | correct | p (true recipient) | smallest Holm p (others) | R found | W found | median mark R | trace time |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for f in sorted(glob.glob(os.path.join(d, "trace", "*.json"))):
         case = os.path.basename(f)[:-5]
         t = os.path.join(d, "trace", case + ".time")

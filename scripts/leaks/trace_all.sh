@@ -4,7 +4,8 @@
 # original data are traced as they are, r1's release after every
 # transformation of scripts/leaks/transform.py, every release after JPEG 75
 # and a crop resized back, and the original data after the same (negative
-# controls). One JSON per case in DIR/trace; transformed copies are deleted
+# controls), and r1's release merged with the original data (W back in:
+# the mark alone must carry the evidence). One JSON per case in DIR/trace; transformed copies are deleted
 # once traced. Resumable: finished cases are skipped.
 set -euo pipefail
 dir=$1 bin=$2 py=$3
@@ -34,6 +35,13 @@ transformed() { # case-name source spec seed
 for r in r1 r2 r3 r4 r5 r6 r7 r8; do run_trace "$r" "$dir/releases/$r"; done
 run_trace original "$data"
 [ -d "$dir/merged-r1-r2" ] && run_trace r1+r2 "$dir/merged-r1-r2"
+# The leaker adds the public original back (W reappears as originals): the
+# evidence must then come from the mark alone.
+[ -d "$dir/merged-r1-original" ] || "$py" scripts/leaks/merge_idx.py "$dir/releases/r1" "$data" "$dir/merged-r1-original" > /dev/null
+run_trace r1-with-original "$dir/merged-r1-original"
+for spec in jpeg:90 jpeg:75 jpeg:50 resize:32:back blur:1; do
+  transformed "r1-with-original-${spec//:/_}" "$dir/merged-r1-original" "$spec" 3
+done
 for spec in png webp bmp tiff jpeg:90 jpeg:75 jpeg:50 jpeg:30 jpeg:10 rgb jitter \
             resize:32 resize:32:back resize:224 resize:224:back resize:14:back \
             crop:1 crop:2 crop:1:back crop:2:back blur:0.5 blur:1 blur:1.5 noise:2 noise:4 noise:8; do

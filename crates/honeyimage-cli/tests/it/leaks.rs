@@ -123,6 +123,23 @@ fn recipients_get_their_own_releases_and_leaks_are_traced_to_them() {
     as_image_folder(&[releases.join("acme"), releases.join("cygnus")], &merged, "png", |img, path| img.save(path).unwrap());
     let (code, doc) = json(&["trace", "--keys", s(&keys), "--data", s(&merged), "--json"]);
     assert_eq!((code, attributed(&doc)), (1, vec!["acme".to_string(), "cygnus".to_string()]), "{doc}");
+
+    // Encrypted keys in a key folder: one passphrase, asked for once.
+    let pass = dir.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    for n in names {
+        let (plain, sealed) = (keys.join(format!("{n}.key")), keys.join(format!("{n}.age")));
+        let o = run(&["key", "encrypt", "--key", s(&plain), "--out", s(&sealed), "--passphrase-file", s(&pass)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::rename(&sealed, &plain).unwrap();
+    }
+    let cygnus = releases.join("cygnus");
+    let o = run(&["trace", "--keys", s(&keys), "--data", s(&cygnus), "--passphrase-file", s(&pass)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("derive from the release of cygnus"), "{}", stdout(&o));
+    let o = run(&["trace", "--keys", s(&keys), "--data", s(&cygnus)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("passphrase") && !stderr(&o).contains("correct horse"), "{}", stderr(&o));
 }
 
 #[test]

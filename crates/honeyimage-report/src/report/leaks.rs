@@ -8,7 +8,7 @@
 //! evaluation report.
 use std::path::Path;
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 use serde::{Deserialize, Serialize};
 
 use super::format::fnum;
@@ -87,12 +87,7 @@ pub fn render_leak_page(page: &LeakPage) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (page.title) }
-                style { (PreEscaped(super::CSS)) }
-            }
+            (super::head(&page.title))
             body { main {
                 h1 { (page.title) }
                 p.summary { (page.summary) }

@@ -63,16 +63,23 @@ pub fn write_report(results: &EvalResults, path: &Path) -> Result<()> {
     })
 }
 
+/// The `<head>` of every page: charset, viewport, title, inline style sheet.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(CSS)) }
+        }
+    }
+}
+
 fn page(r: &EvalResults) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "HoneyImage evaluation" }
-                style { (PreEscaped(CSS)) }
-            }
+            (head("HoneyImage evaluation"))
             body {
                 main {
                     (header::section(r))

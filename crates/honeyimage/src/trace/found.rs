@@ -140,22 +140,42 @@ fn read_folder(root: &Path, g: Geometry) -> Result<Found> {
     let mut files = Vec::new();
     walk(root, &mut files)?;
     files.sort();
+    // Decoding dominates on large folders: one chunk of files per core, in order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len().max(1));
+    let chunk = files.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<Entry>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = files.chunks(chunk).map(|part| s.spawn(move || part.iter().map(|f| read_file(root, f, g)).collect::<Result<Vec<Entry>>>())).collect();
+        handles.into_iter().map(|h| h.join().expect("image reader panicked")).collect()
+    });
     let mut found = Found { read_as: "folder of images".into(), ..Found::default() };
-    for f in files {
-        let rel = f.strip_prefix(root).unwrap_or(&f).display().to_string();
-        let reader = match image::ImageReader::open(&f).map_err(|e| Error::io(&f, e))?.with_guessed_format() {
-            Ok(r) if r.format().is_some() => r,
-            _ => {
-                found.other_files += 1;
-                continue;
-            }
-        };
-        match reader.decode() {
-            Ok(img) => found.images.push(normalise(&img, rel, g)),
-            Err(e) => found.unreadable.push((rel, e.to_string())),
+    for entry in parts.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten() {
+        match entry {
+            Entry::Image(img) => found.images.push(img),
+            Entry::Unreadable(name, why) => found.unreadable.push((name, why)),
+            Entry::Other => found.other_files += 1,
         }
     }
     Ok(found)
+}
+
+/// What one file of a found folder turned out to be.
+enum Entry {
+    Image(FoundImage),
+    Unreadable(String, String),
+    Other,
+}
+
+/// Reads one file of a found folder (named relative to `root`).
+fn read_file(root: &Path, f: &Path, g: Geometry) -> Result<Entry> {
+    let rel = f.strip_prefix(root).unwrap_or(f).display().to_string();
+    let reader = match image::ImageReader::open(f).map_err(|e| Error::io(f, e))?.with_guessed_format() {
+        Ok(r) if r.format().is_some() => r,
+        _ => return Ok(Entry::Other),
+    };
+    Ok(match reader.decode() {
+        Ok(img) => Entry::Image(normalise(&img, rel, g)),
+        Err(e) => Entry::Unreadable(rel, e.to_string()),
+    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -196,6 +216,29 @@ mod tests {
         assert_eq!(found.other_files, 1);
         assert_eq!(found.unreadable.len(), 1);
         assert!(found.unreadable[0].0.contains("broken.png"));
+    }
+
+    #[test]
+    fn colour_and_grey_meet_in_the_right_channels() {
+        let colour = to_dynamic(&(0..48).map(|i| (i * 5) as u8).collect::<Vec<_>>(), 4, 4, 3).unwrap();
+        let grey = to_dynamic(&[9u8; 16], 4, 4, 1).unwrap();
+        let rgb_key = Geometry { height: 4, width: 4, channels: 3 };
+        let grey_key = Geometry { height: 4, width: 4, channels: 1 };
+        let c = normalise(&colour, "c".into(), rgb_key);
+        assert_eq!((c.channels, c.pixels.len(), c.pixels[5]), (3, 48, 25.0));
+        let g = normalise(&grey, "g".into(), rgb_key);
+        assert_eq!((g.channels, g.pixels.len()), (1, 16), "a grey copy of a colour release is compared in luma");
+        let l = normalise(&colour, "l".into(), grey_key);
+        assert_eq!(l.channels, 1);
+        assert!((l.pixels[0] - (0.299 * 0.0 + 0.587 * 5.0 + 0.114 * 10.0)).abs() < 1e-3, "{}", l.pixels[0]);
+        // Grey stored as RGB (R = G = B) is the grey image exactly.
+        let as_rgb = DynamicImage::ImageRgb8(grey.to_rgb8());
+        assert_eq!(normalise(&as_rgb, "x".into(), grey_key).pixels, vec![9.0; 16]);
+    }
+
+    #[test]
+    fn an_empty_folder_is_refused() {
+        let g = Geometry { height: 8, width: 8, channels: 1 };
         let empty = tempfile::tempdir().unwrap();
         assert!(read(empty.path(), None, &[], g).unwrap_err().to_string().contains("no readable image"));
     }
