@@ -82,6 +82,7 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
                 "seed": k.params.seed,
                 "split": k.split.as_str(),
                 "commitment": honeyimage::key::commitment(&k).to_string(),
+                "recipient": k.recipient,
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -91,6 +92,9 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
                 println!("  release  {} samples, fingerprint {}", k.release.samples, k.release.fingerprint);
                 println!("  {} HoneyImages released, {} withheld controls ({} split), epsilon {}/255", k.released.len(), k.withheld.len(), k.split, k.params.epsilon);
                 println!("  commitment {}", honeyimage::key::commitment(&k));
+                if let Some(r) = &k.recipient {
+                    println!("  recipient {r} (one of the per-recipient releases of `protect --recipients`)");
+                }
             }
         }
         Action::Commitment { key, pass, check } => {

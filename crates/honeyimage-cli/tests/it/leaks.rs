@@ -76,6 +76,8 @@ fn recipients_get_their_own_releases_and_leaks_are_traced_to_them() {
         assert!((0..beta_release.len()).any(|j| beta_release.image(j) == orig.image(x.index)), "acme's candidate {} missing from beta's release", x.index);
     }
     assert_ne!(honeyimage::key::fingerprint_dir(&releases.join("acme")).unwrap(), honeyimage::key::fingerprint_dir(&releases.join("beta")).unwrap());
+    let o = run(&["key", "info", "--key", s(&keys.join("beta.key"))]);
+    assert!(stdout(&o).contains("recipient beta"), "{}", stdout(&o));
     let o = run(&args);
     assert_eq!(o.status.code(), Some(2), "a second run must not overwrite the keys");
     assert!(stderr(&o).contains("refusing to overwrite"), "{}", stderr(&o));
