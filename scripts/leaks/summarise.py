@@ -9,7 +9,7 @@ import sys
 
 def truth(case):
     """The recipients whose release a case derives from."""
-    if case.startswith("original") or case == "clean":
+    if case.startswith("original") or case.startswith("clean"):
         return set()
     head = case.split("-")[0]
     return set(head.split("+"))

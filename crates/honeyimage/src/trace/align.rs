@@ -186,6 +186,9 @@ pub struct Mark {
     pub score: f64,
     /// The blur that best explains the found image (pixels).
     pub sigma: f64,
+    /// Correlation of the found image with the fitted, blurred original
+    /// (pooled over channels): how well the original explains it.
+    pub similarity: f64,
     /// The found image minus the fitted, blurred original (HWC).
     pub residual: Vec<f64>,
     /// The perturbation through the same blur, minus what the blurred
@@ -199,7 +202,8 @@ pub struct Mark {
 /// Resampling round trips, re-encoding and filtering blur an image: the
 /// Gaussian blur among `blurs` whose blurred original, fitted per channel
 /// with a gain and an offset (brightness and contrast), best explains `f`
-/// is chosen from `f` and `o` alone; the score is then the partial
+/// is chosen from `f` and `o` alone (its correlation with `f` is the
+/// mark's `similarity`); the score is then the partial
 /// correlation of `f` and the blurred `t` given the blurred `o` (and a
 /// constant), pooled over channels. It is about 1 for the HoneyImage
 /// itself, about 0 for the original re-encoded, and exactly 0 when `f` is
@@ -213,7 +217,7 @@ pub fn mark(f: &[f32], o: &[f32], t: &[f32], geo: (usize, usize, usize), blurs: 
         let energy: f64 = rf.iter().flatten().map(|x| x * x).sum();
         (energy, sigma, bo, rf)
     };
-    let (_, sigma, bo, rf) = blurs.iter().chain(std::iter::once(&0.0)).map(|&s| fit(s)).fold(None, |best: Option<(f64, f64, Vec<f64>, Vec<Vec<f64>>)>, x| match best {
+    let (energy, sigma, bo, rf) = blurs.iter().chain(std::iter::once(&0.0)).map(|&s| fit(s)).fold(None, |best: Option<(f64, f64, Vec<f64>, Vec<Vec<f64>>)>, x| match best {
         Some(b) if b.0 <= x.0 => Some(b),
         _ => Some(x),
     }).expect("at least one blur");
@@ -233,7 +237,9 @@ pub fn mark(f: &[f32], o: &[f32], t: &[f32], geo: (usize, usize, usize), blurs: 
     }
     let n = f.len().max(1) as f64;
     let score = if ff / n < FLAT || tt / n < FLAT { 0.0 } else { fr / (ff * tt).sqrt() };
-    Mark { score, sigma, residual: residual_img, template }
+    let total: f64 = (0..c).map(|k| residual(&fd, &vec![0.0; fd.len()], c, k).iter().map(|x| x * x).sum::<f64>()).sum();
+    let similarity = if total > 0.0 { (1.0 - energy / total).max(0.0).sqrt() } else { 0.0 };
+    Mark { score, sigma, similarity, residual: residual_img, template }
 }
 
 #[cfg(test)]
@@ -319,9 +325,12 @@ mod tests {
         let h: Vec<f32> = o.iter().zip(&t).map(|(a, b)| a + b).collect();
         let (bh, bo) = (blur(&h, 0.8), blur(&o, 0.8));
         let geo = (28, 28, 1);
-        let plain = mark(&bh, &o, &t, geo, &[]).score;
+        let unblurred = mark(&bh, &o, &t, geo, &[]);
+        let plain = unblurred.score;
         let m = mark(&bh, &o, &t, geo, &BLURS);
         assert!(m.score > 0.8 && m.score > plain + 0.3, "blur search {} (sigma {}) vs affine {plain}", m.score, m.sigma);
         assert!(mark(&bo, &o, &t, geo, &BLURS).score.abs() < 0.2, "a blurred original carries no mark");
+        assert!(m.similarity > 0.999 && m.similarity > unblurred.similarity, "the fitted blur explains the copy: {} vs {}", m.similarity, unblurred.similarity);
+        assert!((unblurred.similarity - correlation(&bh, &o)).abs() < 1e-9, "without blur, similarity is the plain correlation");
     }
 }

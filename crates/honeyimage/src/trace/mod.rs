@@ -5,8 +5,9 @@
 //! For every candidate of a key (R and W alike), the found images that look
 //! like its original are found by nearest neighbours on coarse thumbnails
 //! ([`align::descriptor`]) and aligned by trying every small crop of the
-//! original ([`align::CropBox`]); a neighbour whose aligned correlation
-//! with the original reaches `min_match` is a match. A matched candidate
+//! original ([`align::CropBox`]); a neighbour whose correlation with the
+//! aligned original, blurred as fitted by [`align::mark`], reaches
+//! `min_match` is a match. A matched candidate
 //! scores how much of its HoneyImage perturbation the found image carries
 //! ([`align::mark`]: the blur, brightness and contrast that best explain
 //! the found image from the original are fitted, and the score is the
@@ -38,7 +39,7 @@ use crate::{Error, Result};
 /// Settings of a trace.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TraceConfig {
-    /// Aligned correlation with the original from which a found image counts as a match.
+    /// Correlation with the aligned, fitted original from which a found image counts as a match.
     pub min_match: f64,
     /// Nearest neighbours (by thumbnail) examined per candidate.
     pub neighbours: usize,
@@ -75,7 +76,7 @@ pub struct CandidateTrace {
     pub label: u32,
     /// Index (into the found data) of the best-scoring match, if any.
     pub found: Option<usize>,
-    /// Its aligned correlation with the original.
+    /// Its correlation with the aligned, fitted original.
     pub similarity: f64,
     /// The crop that aligned it.
     pub crop: CropBox,
@@ -240,29 +241,28 @@ fn blurs(cfg: &TraceConfig) -> Vec<f64> {
 pub const MATCH_TIER: f64 = 0.01;
 
 /// Traces one candidate through the found data: among the neighbours that
-/// match (aligned similarity at least `min_match` and within [`MATCH_TIER`]
-/// of the best), the largest mark score.
+/// match (similarity to the aligned, fitted original at least `min_match`
+/// and within [`MATCH_TIER`] of the best), the largest mark score.
 fn trace_one(c: &Cand, neighbours: &[usize], found: &Found, g: Geometry, cfg: &TraceConfig) -> CandidateTrace {
     let mut out = CandidateTrace { id: c.id.clone(), released: c.released, label: c.label, found: None, similarity: f64::NAN, crop: CropBox::default(), score: UNMATCHED };
-    let aligned: Vec<(usize, f64, CropBox)> = neighbours
+    let blurs = blurs(cfg);
+    // Each neighbour aligned (the crop), then explained by the blurred
+    // original (the similarity) and scored.
+    let scored: Vec<(usize, CropBox, align::Mark)> = neighbours
         .iter()
-        .copied()
-        .map(|j| {
+        .map(|&j| {
             let img = &found.images[j];
-            let (o, _) = in_channels(c, img.channels, g);
-            let (sim, crop) = align(&img.pixels, &o, g, img.channels, cfg.max_crop);
-            (j, sim, crop)
+            let (o, t) = in_channels(c, img.channels, g);
+            let (_, crop) = align(&img.pixels, &o, g, img.channels, cfg.max_crop);
+            let (ow, tw) = (warp(&o, g.height, g.width, img.channels, crop), warp(&t, g.height, g.width, img.channels, crop));
+            (j, crop, mark(&img.pixels, &ow, &tw, (g.height, g.width, img.channels), &blurs))
         })
         .collect();
-    let best = aligned.iter().map(|a| a.1).fold(f64::NEG_INFINITY, f64::max);
+    let best = scored.iter().map(|s| s.2.similarity).fold(f64::NEG_INFINITY, f64::max);
     let floor = cfg.min_match.max(best - MATCH_TIER);
-    for (j, sim, crop) in aligned.into_iter().filter(|a| a.1 >= floor) {
-        let img = &found.images[j];
-        let (o, t) = in_channels(c, img.channels, g);
-        let (ow, tw) = (warp(&o, g.height, g.width, img.channels, crop), warp(&t, g.height, g.width, img.channels, crop));
-        let score = mark(&img.pixels, &ow, &tw, (g.height, g.width, img.channels), &blurs(cfg)).score;
-        if score > out.score {
-            out = CandidateTrace { found: Some(j), similarity: sim, crop, score, ..out };
+    for (j, crop, m) in scored.into_iter().filter(|s| s.2.similarity >= floor) {
+        if m.score > out.score {
+            out = CandidateTrace { found: Some(j), similarity: m.similarity, crop, score: m.score, ..out };
         }
     }
     out
