@@ -47,14 +47,14 @@ for spec in png webp bmp tiff jpeg:90 jpeg:75 jpeg:50 jpeg:30 jpeg:10 rgb jitter
             crop:1 crop:2 crop:1:back crop:2:back blur:0.5 blur:1 blur:1.5 noise:2 noise:4 noise:8; do
   transformed "r1-${spec//:/_}" "$dir/releases/r1" "$spec" 1
 done
+for spec in png jpeg:75 jpeg:50 crop:1:back resize:32:back resize:224:back blur:1 noise:4; do
+  transformed "original-${spec//:/_}" "$data" "$spec" 99
+done
 seed=10
 for r in r2 r3 r4 r5 r6 r7 r8; do
   for spec in jpeg:75 crop:1:back resize:32:back; do
     seed=$((seed + 1)); transformed "$r-${spec//:/_}" "$dir/releases/$r" "$spec" "$seed"
   done
-done
-for spec in png jpeg:75 jpeg:50 crop:1:back resize:32:back resize:224:back blur:1 noise:4; do
-  transformed "original-${spec//:/_}" "$data" "$spec" 99
 done
 "$py" scripts/leaks/summarise.py "$dir" > "$dir/summary.md"
 echo "trace: $(ls "$out"/*.json | wc -l) cases; summary in $dir/summary.md"
