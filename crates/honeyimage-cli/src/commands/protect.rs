@@ -145,19 +145,7 @@ fn settings(args: &Args) -> Result<ProtectConfig> {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     let config = settings(&args)?;
     config.validate()?;
-    let recipients = match &args.recipients {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading the recipients list {}", path.display()))?;
-            Some(parse_recipients(&text, path)?)
-        }
-        None => None,
-    };
-    if recipients.is_none() && args.key.exists() {
-        bail!("{} already exists: refusing to overwrite a key", args.key.display());
-    }
-    if recipients.is_some() && args.key.join(MANIFEST).exists() {
-        bail!("{} already holds a finished set of recipient keys: refusing to overwrite them", args.key.display());
-    }
+    let recipients = recipients(&args)?;
     let work = args.work.clone().unwrap_or_else(|| {
         let mut w = args.out.clone().into_os_string();
         w.push(".work");
@@ -167,36 +155,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     let src = honeyimage_data::DataSource::open(&args.data, args.format).with_context(|| format!("opening {}", args.data.display()))?;
     ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, config.count, config.epsilon, config.steps, work.display()));
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    let mut on_event = |ev: ProtectEvent| match ev {
-        ProtectEvent::Stage { .. } => {}
-        ProtectEvent::StageDone { name, seconds, peak_mib, cached } => {
-            for (_, b) in bars.drain() {
-                b.finish_and_clear();
-            }
-            let from = if cached { ", reused from the work dir" } else { "" };
-            ui.status(format!("{name}: {seconds:.1}s (peak memory {peak_mib:.0} MiB){from}"));
-        }
-        ProtectEvent::Train { label, event } => {
-            if let TrainEvent::Step { step, total_steps, loss, accuracy, images_per_s, .. } = event {
-                let b = bars.entry(label.clone()).or_insert_with(|| ui.bar(total_steps as u64, &label));
-                b.set_position(step as u64);
-                if step % 10 == 0 || step == total_steps {
-                    b.set_message(format!("loss {loss:.3} acc {accuracy:.3} {images_per_s:.0} img/s"));
-                }
-                if step == total_steps {
-                    b.finish_and_clear();
-                    ui.status(format!("  proxy {label}: trained, final train accuracy {accuracy:.3}"));
-                }
-            }
-        }
-        ProtectEvent::Pgd { label, iter, total } => {
-            let b = bars.entry(label.clone()).or_insert_with(|| ui.bar(total as u64, &label));
-            if iter == 1 {
-                b.reset();
-            }
-            b.set_position(iter as u64);
-        }
-    };
+    let mut on_event = |ev: ProtectEvent| show_event(ev, &mut bars, ui);
     let outcome = match &recipients {
         Some(names) => {
             let outputs = RecipientOutputs { releases: &args.out, keys: &args.key, work: &work };
@@ -229,6 +188,58 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         println!("  stage {:<18} {:>8.1}s  peak {:>6.0} MiB{}", st.name, st.seconds, st.peak_mib, if st.cached { " (cached)" } else { "" });
     }
     Ok(ExitStatus::Success)
+}
+
+/// The recipients list, when given, checked against what the key path holds.
+fn recipients(args: &Args) -> Result<Option<Vec<String>>> {
+    let recipients = match &args.recipients {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading the recipients list {}", path.display()))?;
+            Some(parse_recipients(&text, path)?)
+        }
+        None => None,
+    };
+    if recipients.is_none() && args.key.exists() {
+        bail!("{} already exists: refusing to overwrite a key", args.key.display());
+    }
+    if recipients.is_some() && args.key.join(MANIFEST).exists() {
+        bail!("{} already holds a finished set of recipient keys: refusing to overwrite them", args.key.display());
+    }
+    Ok(recipients)
+}
+
+/// Renders one progress event: stage lines and progress bars.
+fn show_event(ev: ProtectEvent, bars: &mut HashMap<String, ProgressBar>, ui: &Ui) {
+    match ev {
+        ProtectEvent::Stage { .. } => {}
+        ProtectEvent::StageDone { name, seconds, peak_mib, cached } => {
+            for (_, b) in bars.drain() {
+                b.finish_and_clear();
+            }
+            let from = if cached { ", reused from the work dir" } else { "" };
+            ui.status(format!("{name}: {seconds:.1}s (peak memory {peak_mib:.0} MiB){from}"));
+        }
+        ProtectEvent::Train { label, event } => {
+            if let TrainEvent::Step { step, total_steps, loss, accuracy, images_per_s, .. } = event {
+                let b = bars.entry(label.clone()).or_insert_with(|| ui.bar(total_steps as u64, &label));
+                b.set_position(step as u64);
+                if step % 10 == 0 || step == total_steps {
+                    b.set_message(format!("loss {loss:.3} acc {accuracy:.3} {images_per_s:.0} img/s"));
+                }
+                if step == total_steps {
+                    b.finish_and_clear();
+                    ui.status(format!("  proxy {label}: trained, final train accuracy {accuracy:.3}"));
+                }
+            }
+        }
+        ProtectEvent::Pgd { label, iter, total } => {
+            let b = bars.entry(label.clone()).or_insert_with(|| ui.bar(total as u64, &label));
+            if iter == 1 {
+                b.reset();
+            }
+            b.set_position(iter as u64);
+        }
+    }
 }
 
 /// Removes the work folder after an encrypted key was written (it holds the
