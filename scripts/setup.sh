@@ -11,7 +11,8 @@
 #   - nginx (Debian), MLServer and NVIDIA's tritonclient (PyPI, in the same
 #     venv): the real model server, TLS proxy and client that the tests of
 #     `verify --endpoint` against deployed models use (scripts/oip/),
-#   - the release build of the `honeyimage` binary (target/release/honeyimage).
+#   - the release build of the `honeyimage` binary (target/release/honeyimage),
+#   - the Python package (scripts/python-package.sh) in the same venv.
 # Idempotent: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,4 +62,7 @@ fi
 
 echo "setup: building honeyimage (release)"
 cargo build --release -q -p honeyimage-cli
-echo "setup: done: target/release/honeyimage"
+# The Python package (honeyimage + its training engine honeyimage-protect),
+# built with maturin and installed into the same venv.
+./scripts/python-package.sh
+echo "setup: done: target/release/honeyimage; Python package in $HONEYIMAGE_TORCH_VENV"

@@ -7,4 +7,11 @@ source scripts/env.sh
 # busy without oversubscription (two spinning OpenMP threads per test on two
 # cores made training several times slower; see BENCHMARKS.md).
 export OMP_NUM_THREADS="${HONEYIMAGE_TEST_THREADS:-1}"
-cargo test --release --workspace "$@"
+# The Python extension crates are tested through pytest below (cargo's
+# harness would have to link libpython).
+cargo test --release --workspace --exclude honeyimage-py --exclude honeyimage-py-protect "$@"
+# The Python package, rebuilt from this checkout, against the release binary
+# (its tests compare verdicts and releases with the CLI's).
+cargo build --release -q -p honeyimage-cli
+./scripts/python-package.sh
+OMP_NUM_THREADS=2 "$HONEYIMAGE_TORCH_VENV/bin/python" -m pytest -q -p no:cacheprovider crates/honeyimage-py/tests

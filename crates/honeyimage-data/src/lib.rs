@@ -177,6 +177,21 @@ impl Dataset {
         }
         Ok(())
     }
+    /// The samples with `edits` applied, as [`DataSource::write_release`]
+    /// applies them to files: removed samples left out, replaced ones with
+    /// their new pixels, the rest unchanged and in order.
+    pub fn edited(&self, edits: &Edits) -> Result<Dataset> {
+        edits.validate(self.len(), self.image_len())?;
+        let kept: Vec<usize> = (0..self.len()).filter(|&i| edits.keeps(i)).collect();
+        let mut out = self.subset(&kept);
+        let len = self.image_len();
+        for (j, &i) in kept.iter().enumerate() {
+            if let Some(px) = edits.replace.get(&i) {
+                out.images[j * len..(j + 1) * len].copy_from_slice(px);
+            }
+        }
+        Ok(out)
+    }
     /// Pixels scaled to `[0, 1]` (`p / 255`), same NHWC layout.
     pub fn to_f32(&self) -> Vec<f32> {
         self.images.iter().map(|&p| f32::from(p) / 255.0).collect()

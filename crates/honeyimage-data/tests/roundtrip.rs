@@ -425,3 +425,24 @@ fn real_fashion_mnist() {
     assert_eq!(train.class_counts(), vec![6000; 10]);
     assert_eq!(test.class_counts(), vec![1000; 10]);
 }
+
+#[test]
+fn edited_in_memory_equals_the_written_release() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("fashion-mini");
+    std::fs::create_dir(&dir).unwrap();
+    make_idx(&dir, "train", 12, false);
+    let src = DataSource::open(&dir, None).unwrap();
+    let ds = load(&src, Split::Train);
+    let mut e = Edits::new();
+    e.remove.extend([0, 5, 11]);
+    e.replace.insert(3, vec![7; ds.image_len()]);
+    e.replace.insert(10, vec![250; ds.image_len()]);
+    let o = tempfile::tempdir().unwrap();
+    let written = load(&release(&src, Split::Train, &o.path().join("r"), &e), Split::Train);
+    let mem = ds.edited(&e).unwrap();
+    assert_eq!((mem.images.clone(), mem.labels.clone()), (written.images, written.labels));
+    assert_eq!(mem.ids.len(), 9);
+    e.replace.insert(12, vec![0; ds.image_len()]);
+    assert!(ds.edited(&e).unwrap_err().to_string().contains("replace index 12 out of range"), "edits are checked");
+}

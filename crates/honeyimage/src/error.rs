@@ -15,6 +15,7 @@ pub enum Error {
     #[error(transparent)]
     Report(#[from] honeyimage_report::Error),
     /// libtorch refused an operation.
+    #[cfg(feature = "torch")]
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     /// A file could not be read or written.
@@ -81,6 +82,10 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// The run was stopped by [`crate::interrupt::request`] (Ctrl-C in the
+    /// Python package); a resumable run continues from its work folder.
+    #[error("interrupted")]
+    Interrupted,
     /// A non-finite value appeared where a number was required.
     #[error("non-finite value in {0}")]
     NonFinite(String),

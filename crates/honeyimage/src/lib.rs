@@ -8,23 +8,34 @@
 pub mod attribution;
 pub mod config;
 pub mod error;
+#[cfg(feature = "torch")]
 pub mod eval;
 pub mod fsio;
+pub mod interrupt;
 pub mod key;
+#[cfg(feature = "torch")]
 pub mod lpips;
+#[cfg(feature = "torch")]
 pub mod model;
+#[cfg(feature = "torch")]
 pub mod protect;
 pub mod query;
+#[cfg(feature = "torch")]
 pub mod tensors;
+#[cfg(feature = "torch")]
 pub mod trace;
+#[cfg(feature = "torch")]
 pub mod train;
 pub mod verify;
 pub mod watermark;
 
 pub use error::{Error, Result};
+#[cfg(feature = "torch")]
 pub use model::{Arch, Model, ModelConfig};
+#[cfg(feature = "torch")]
 pub use train::{TrainConfig, TrainEvent, TrainReport};
 
+#[cfg(feature = "torch")]
 /// The device this process computes on: the first CUDA GPU when libtorch
 /// sees one, the CPU otherwise. `HONEYIMAGE_DEVICE=cpu` forces the CPU.
 pub fn default_device() -> tch::Device {

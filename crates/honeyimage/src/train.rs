@@ -379,6 +379,7 @@ pub fn train_with(model: &Model, data: &TensorSet, config: &TrainConfig, on_even
             (loss_sum, correct, count, seen) = (loss_sum + l * batch.len() as f64, correct + c, count + batch.len(), seen + batch.len());
             let images_per_s = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
             on_event(TrainEvent::Step { epoch, step: trainer.step, total_steps: trainer.total_steps, loss: loss_sum / count as f64, accuracy: correct as f64 / count as f64, images_per_s });
+            crate::interrupt::check()?;
         }
         (loss, accuracy) = (loss_sum / n as f64, correct as f64 / n as f64);
         on_event(TrainEvent::Epoch { epoch, loss, accuracy });
@@ -501,6 +502,7 @@ pub fn train_resumable(
             let (loss, accuracy) = (p.loss_sum / p.count as f64, p.correct as f64 / p.count as f64);
             let images_per_s = p.seen as f64 / seconds.max(1e-9);
             on_event(TrainEvent::Step { epoch, step: trainer.step, total_steps: trainer.total_steps, loss, accuracy, images_per_s });
+            crate::interrupt::check()?;
             let epoch_done = b + 1 == steps_per_epoch;
             if epoch_done {
                 (p.last_loss, p.last_acc) = (loss, accuracy);

@@ -161,6 +161,7 @@ pub fn optimise(data: &TensorSet, groups: &[FoldGroup], cfg: &HoneyConfig, on_it
                 }
             }
             on_iter(t + 1, cfg.steps, out.gap_trace[t]);
+            crate::interrupt::check()?;
         }
         let xq = quantise(&x0, &x, cfg.epsilon);
         let _guard = tch::no_grad_guard();

@@ -4,7 +4,7 @@
 //! the out-models' loss and both the original and the HoneyImage pixels.
 use std::collections::HashMap;
 
-use honeyimage_data::{DataSource, Dataset, Split};
+use honeyimage_data::{Dataset, Split};
 
 use super::candidates::Candidates;
 use super::hardness::Hardness;
@@ -15,8 +15,10 @@ use crate::key::{Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo, RwSplit};
 
 /// Where the protected data came from.
 pub struct Origin<'a> {
-    /// The opened dataset.
-    pub src: &'a DataSource,
+    /// Its format ("idx", "cifar", ..., or "arrays" for samples in memory).
+    pub format: String,
+    /// Its path (or the name given to arrays).
+    pub source: String,
     /// The protected split.
     pub split: Split,
     /// Its samples.
@@ -68,9 +70,9 @@ pub fn build(
         split: RwSplit::ClassStratified,
         commitment_nonce: origin.nonce.clone(),
         dataset: DatasetInfo {
-            format: origin.src.format().to_string(),
+            format: origin.format.clone(),
             split: origin.split.to_string(),
-            source: origin.src.path().display().to_string(),
+            source: origin.source.clone(),
             samples: ds.len(),
             height: ds.height,
             width: ds.width,

@@ -85,6 +85,8 @@ pub struct ProtectOutcome {
     pub key: KeyBody,
     /// The summary (also inside the key, without the stage timings).
     pub summary: ProtectSummary,
+    /// The released samples, for an in-memory input (None: written to disk).
+    pub released: Option<Dataset>,
 }
 
 /// Where `protect` writes.
@@ -145,16 +147,69 @@ impl Stages<'_> {
     }
 }
 
+/// What protect reads: a dataset on disk, whose release is written in its
+/// own format, or arrays in memory (the Python package), whose release is
+/// returned in [`ProtectOutcome::released`] with nothing written but the
+/// work folder.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// A split of a dataset on disk.
+    Files {
+        /// The opened dataset.
+        src: &'a DataSource,
+        /// The split to protect.
+        split: Split,
+    },
+    /// Samples in memory.
+    Memory {
+        /// The samples.
+        ds: &'a Dataset,
+        /// What the key records as the data's source.
+        name: &'a str,
+    },
+}
+
+impl Input<'_> {
+    /// The data's source, for the key and for messages.
+    fn source(&self) -> String {
+        match self {
+            Input::Files { src, .. } => src.path().display().to_string(),
+            Input::Memory { name, .. } => name.to_string(),
+        }
+    }
+    /// The split protected (arrays count as a training split).
+    fn split(&self) -> Split {
+        match self {
+            Input::Files { split, .. } => *split,
+            Input::Memory { .. } => Split::Train,
+        }
+    }
+    /// The format the key records: the dataset's, or "arrays".
+    fn format(&self) -> String {
+        match self {
+            Input::Files { src, .. } => src.format().to_string(),
+            Input::Memory { .. } => "arrays".into(),
+        }
+    }
+}
+
 /// Loads the split to protect and checks it is large enough for 2N
 /// candidates per release (and as many ordinary samples).
-fn load(src: &DataSource, split: Split, config: &ProtectConfig, releases: usize) -> Result<Dataset> {
+fn load(input: Input, config: &ProtectConfig, releases: usize) -> Result<Dataset> {
     config.validate()?;
-    let mut ds = src.load(split)?;
-    ds.check_classes(config.num_classes).map_err(|e| Error::invalid("classes", format!("{} ({split} split): {e}", src.path().display())))?;
+    let mut ds = match input {
+        Input::Files { src, split } => src.load(split)?,
+        Input::Memory { ds, .. } => {
+            ds.validate()?;
+            ds.clone()
+        }
+    };
+    let (source, split) = (input.source(), input.split());
+    ds.check_classes(config.num_classes).map_err(|e| Error::invalid("classes", format!("{source} ({split} split): {e}")))?;
     let needed = 4 * config.count * releases;
     if ds.len() < needed {
         let per = if releases > 1 { format!(" for each of {releases} recipients") } else { String::new() };
-        let msg = format!("N = {}{per} needs at least {needed} samples; {} has {}", config.count, src.path().display(), ds.len());
+        let msg = format!("N = {}{per} needs at least {needed} samples; {source} has {}", config.count, ds.len());
         return Err(Error::invalid("count", msg));
     }
     Ok(ds)
@@ -174,10 +229,10 @@ struct Prepared {
 
 /// Loads the data, opens the work folder and runs the shared stages
 /// (proxies and hardness).
-fn prepare(src: &DataSource, split: Split, work: &Path, config: &ProtectConfig, recipients: &[String], st: &mut Stages) -> Result<Prepared> {
-    let ds = load(src, split, config, recipients.len().max(1))?;
+fn prepare(input: Input, work: &Path, config: &ProtectConfig, recipients: &[String], st: &mut Stages) -> Result<Prepared> {
+    let ds = load(input, config, recipients.len().max(1))?;
     let fingerprint = key::fingerprint_dataset(&ds);
-    let params = WorkParams { config: config.clone(), dataset_fingerprint: fingerprint.clone(), split: split.to_string(), recipients: recipients.to_vec() };
+    let params = WorkParams { config: config.clone(), dataset_fingerprint: fingerprint.clone(), split: input.split().to_string(), recipients: recipients.to_vec() };
     let wd = WorkDir::open(work, &params)?;
     let data = TensorSet::from_dataset(&ds, crate::default_device())?;
     let folds = honeyimage_data::kfold(ds.len(), config.folds, config.seed);
@@ -190,30 +245,47 @@ fn prepare(src: &DataSource, split: Split, work: &Path, config: &ProtectConfig, 
 /// goes, and the names of its entries in the work folder.
 struct Job<'a> {
     cands: &'a candidates::Candidates,
-    outputs: Outputs<'a>,
+    /// Release folder and key file (None: an in-memory input, nothing written).
+    files: Option<(&'a Path, &'a Path)>,
     /// Suffix of this release's work-folder entries ("" for a single release).
     tag: String,
     recipient: Option<String>,
 }
 
+/// Makes the release: written in the input's format, or built in memory.
+/// Returns its fingerprint (over the files, or over the samples) and, for
+/// an in-memory input, the released samples.
+fn make_release(input: Input, p: &Prepared, job: &Job, edits: &honeyimage_data::Edits, entry: &str) -> Result<(String, Option<Dataset>)> {
+    match (input, job.files) {
+        (Input::Files { src, split }, Some((out, _))) => Ok((release::write(src, split, out, edits, &p.wd, entry)?, None)),
+        (Input::Memory { .. }, None) => {
+            let released = p.ds.edited(edits)?;
+            Ok((key::fingerprint_dataset(&released), Some(released)))
+        }
+        _ => unreachable!("files go with file inputs, memory with memory"),
+    }
+}
+
 /// The stages of one release: optimisation, release, key and commitment.
 /// The summary's stage list holds this release's stages only.
-fn finish(src: &DataSource, split: Split, p: &Prepared, job: &Job, config: &ProtectConfig, passphrase: Option<&SecretString>, st: &mut Stages) -> Result<ProtectOutcome> {
+fn finish(input: Input, p: &Prepared, job: &Job, config: &ProtectConfig, passphrase: Option<&SecretString>, st: &mut Stages) -> Result<ProtectOutcome> {
     let (wd, tag, mark) = (&p.wd, &job.tag, st.done.len());
     let suffix = |stage: &str| if tag.is_empty() { stage.to_string() } else { format!("{stage} {tag}") };
     let entry = |name: &str| if tag.is_empty() { format!("{name}.json") } else { format!("{name}-{tag}.json") };
     let opt = st.run(&suffix("optimisation"), |ev| wd.cached(&entry("honey"), || optimise::run(&p.data, &p.folds, &p.proxies, job.cands, config, ev)))?;
     let edits = release::edits(job.cands, &opt.honey);
-    let release_fp = st.run(&suffix("release"), |_| Ok((release::write(src, split, job.outputs.release, &edits, wd, &entry("release"))?, false)))?;
+    let (release_fp, released) = st.run(&suffix("release"), |_| Ok((make_release(input, p, job, &edits, &entry("release"))?, false)))?;
     let mut summary = summary::summarise(&p.ds, job.cands, &p.hardness, &opt);
     let (nonce, _) = wd.cached(&entry("nonce"), || Ok(keygen::fresh_nonce()))?;
-    let origin = keygen::Origin { src, split, ds: &p.ds, fingerprint: p.fingerprint.clone(), nonce };
+    let origin = keygen::Origin { format: input.format(), source: input.source(), split: input.split(), ds: &p.ds, fingerprint: p.fingerprint.clone(), nonce };
     let mut body = keygen::build(&origin, config, job.cands, &p.hardness, &opt.honey, release_fp, &summary);
     body.recipient = job.recipient.clone();
-    st.run(&suffix("key"), |_| Ok((key::save_with(&body, job.outputs.key, passphrase)?, false)))?;
-    honeyimage_data::write_atomic(&commitment_path(job.outputs.release), key::public_statement(&body).as_bytes())?;
+    if let Some((release, key_path)) = job.files {
+        st.run(&suffix("key"), |_| Ok((key::save_with(&body, key_path, passphrase)?, false)))?;
+        honeyimage_data::write_atomic(&commitment_path(release), key::public_statement(&body).as_bytes())?;
+    }
     summary.stages = st.done[mark..].to_vec();
-    Ok(ProtectOutcome { key: body, summary })
+    Ok(ProtectOutcome { key: body, summary, released })
 }
 
 /// Runs the whole pipeline: proxies, hardness, candidates, optimisation,
@@ -226,11 +298,33 @@ pub fn protect(
     passphrase: Option<&SecretString>,
     on_event: &mut dyn FnMut(ProtectEvent),
 ) -> Result<ProtectOutcome> {
+    run_single(Input::Files { src, split }, Some((outputs.release, outputs.key)), outputs.work, config, passphrase, on_event)
+}
+
+/// [`protect`] for samples in memory: the same stages and results (the
+/// released pixels equal those of the same samples protected from a file),
+/// with the release in [`ProtectOutcome::released`] and the key returned,
+/// not written. `name` is what the key records as the source; `work` holds
+/// the resumable intermediate results.
+pub fn protect_memory(ds: &Dataset, name: &str, work: &Path, config: &ProtectConfig, on_event: &mut dyn FnMut(ProtectEvent)) -> Result<ProtectOutcome> {
+    run_single(Input::Memory { ds, name }, None, work, config, None, on_event)
+}
+
+/// One release from one input.
+fn run_single(
+    input: Input,
+    files: Option<(&Path, &Path)>,
+    work: &Path,
+    config: &ProtectConfig,
+    passphrase: Option<&SecretString>,
+    on_event: &mut dyn FnMut(ProtectEvent),
+) -> Result<ProtectOutcome> {
     let mut st = Stages { on_event, done: Vec::new() };
-    let p = prepare(src, split, outputs.work, config, &[], &mut st)?;
+    let p = prepare(input, work, config, &[], &mut st)?;
     let cands = st.run("candidates", |_| Ok((candidates::choose(&p.hardness, &p.ds.labels, p.ds.num_classes(), config)?, false)))?;
     let shared = st.done.clone();
-    let mut outcome = finish(src, split, &p, &Job { cands: &cands, outputs, tag: String::new(), recipient: None }, config, passphrase, &mut st)?;
+    let job = Job { cands: &cands, files, tag: String::new(), recipient: None };
+    let mut outcome = finish(input, &p, &job, config, passphrase, &mut st)?;
     outcome.summary.stages.splice(0..0, shared);
     Ok(outcome)
 }

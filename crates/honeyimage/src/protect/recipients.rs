@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::candidates::{self, split_within_classes, Candidates};
 use super::hardness::Hardness;
-use super::{commitment_path, finish, prepare, Job, Outputs, ProtectEvent, ProtectOutcome, Stages};
+use super::{commitment_path, finish, prepare, Input, Job, ProtectEvent, ProtectOutcome, Stages};
 use crate::config::ProtectConfig;
 use crate::key::{self, SecretString};
 use crate::{Error, Result};
@@ -194,7 +194,8 @@ pub fn protect_recipients(
     // recipient: it is not repeated per release.
     let config = &ProtectConfig { random_baseline: false, ..config.clone() };
     let mut st = Stages { on_event, done: Vec::new() };
-    let p = prepare(src, split, outputs.work, config, names, &mut st)?;
+    let input = Input::Files { src, split };
+    let p = prepare(input, outputs.work, config, names, &mut st)?;
     claim_keys_folder(outputs.keys, &p.wd)?;
     std::fs::create_dir_all(outputs.releases).map_err(|e| Error::io(outputs.releases, e))?;
     let m = names.len();
@@ -204,8 +205,8 @@ pub fn protect_recipients(
     let mut manifest = Manifest { format: "honeyimage-recipients".into(), recipients: Vec::with_capacity(m) };
     for (name, cands) in names.iter().zip(&sets) {
         let (release, key_path) = (outputs.release(name), outputs.key(name));
-        let job = Job { cands, outputs: Outputs { release: &release, key: &key_path, work: outputs.work }, tag: name.clone(), recipient: Some(name.clone()) };
-        let mut outcome = finish(src, split, &p, &job, config, passphrase, &mut st)?;
+        let job = Job { cands, files: Some((&release, &key_path)), tag: name.clone(), recipient: Some(name.clone()) };
+        let mut outcome = finish(input, &p, &job, config, passphrase, &mut st)?;
         outcome.summary.stages.splice(0..0, shared.iter().cloned());
         manifest.recipients.push(ManifestEntry {
             name: name.clone(),

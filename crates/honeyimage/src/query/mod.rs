@@ -5,17 +5,24 @@
 //! docs/HTTP_PROTOCOL.md, the Open Inference Protocol, TF Serving or
 //! TorchServe, over [`http`]'s transport with TLS and credentials). Foreign
 //! models get configurable preprocessing.
+#[cfg(feature = "torch")]
 pub mod http;
+#[cfg(feature = "torch")]
 pub mod remote;
 
+#[cfg(feature = "torch")]
 pub use http::{Credentials, HttpConfig};
+#[cfg(feature = "torch")]
 pub use remote::{HttpOracle, Protocol, RemoteOptions};
+#[cfg(feature = "torch")]
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{Device, Kind, Tensor};
 
+#[cfg(feature = "torch")]
 use crate::model::Model;
 use crate::{Error, Result};
 
@@ -127,6 +134,7 @@ impl Default for Preprocess {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Preprocess {
     /// Resize and channel expansion in pixel space: u8 NHWC in, u8 NHWC out
     /// with the new (h, w, c).
@@ -220,6 +228,7 @@ pub fn log_probabilities(rows: Vec<Vec<f64>>, kind: OutputKind, expected_rows: u
     })
 }
 
+#[cfg(feature = "torch")]
 fn tensor_rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     let t = t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous();
     if t.dim() != 2 {
@@ -228,6 +237,7 @@ fn tensor_rows(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     Ok(Vec::<Vec<f64>>::try_from(&t)?)
 }
 
+#[cfg(feature = "torch")]
 /// A model in memory (evaluation verifies suspects while they train).
 pub struct ModelOracle<'a> {
     /// The model.
@@ -236,6 +246,7 @@ pub struct ModelOracle<'a> {
     pub name: String,
 }
 
+#[cfg(feature = "torch")]
 impl Oracle for ModelOracle<'_> {
     fn describe(&self) -> String {
         self.name.clone()
@@ -253,12 +264,14 @@ impl Oracle for ModelOracle<'_> {
     }
 }
 
+#[cfg(feature = "torch")]
 /// A model folder written by `honeyimage train`.
 pub struct NativeOracle {
     model: Model,
     path: PathBuf,
 }
 
+#[cfg(feature = "torch")]
 impl NativeOracle {
     /// Loads the folder.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
@@ -270,6 +283,7 @@ impl NativeOracle {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Oracle for NativeOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
@@ -283,6 +297,7 @@ impl Oracle for NativeOracle {
     }
 }
 
+#[cfg(feature = "torch")]
 /// A TorchScript module (`torch.jit.trace`/`script` output), run by libtorch.
 pub struct TorchScriptOracle {
     module: tch::CModule,
@@ -291,6 +306,7 @@ pub struct TorchScriptOracle {
     device: Device,
 }
 
+#[cfg(feature = "torch")]
 impl TorchScriptOracle {
     /// Loads the module in evaluation mode.
     pub fn load(path: &Path, pre: Preprocess, device: Device) -> Result<Self> {
@@ -301,6 +317,7 @@ impl TorchScriptOracle {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Oracle for TorchScriptOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
@@ -313,8 +330,10 @@ impl Oracle for TorchScriptOracle {
     }
 }
 
+#[cfg(feature = "torch")]
 type OnnxPlan = tract_onnx::prelude::TypedRunnableModel<tract_onnx::prelude::TypedModel>;
 
+#[cfg(feature = "torch")]
 /// An ONNX model run with tract (pure Rust, CPU).
 pub struct OnnxOracle {
     path: PathBuf,
@@ -322,6 +341,7 @@ pub struct OnnxOracle {
     plans: std::collections::HashMap<Vec<usize>, OnnxPlan>,
 }
 
+#[cfg(feature = "torch")]
 impl OnnxOracle {
     /// Checks that the file parses as ONNX; plans are built per input shape.
     pub fn load(path: &Path, pre: Preprocess) -> Result<Self> {
@@ -352,6 +372,7 @@ impl OnnxOracle {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Oracle for OnnxOracle {
     fn describe(&self) -> String {
         self.path.display().to_string()
@@ -377,6 +398,7 @@ impl Oracle for OnnxOracle {
     }
 }
 
+#[cfg(feature = "torch")]
 /// A parsed HTTP reply as an answer: dense rows keep the kind the reply
 /// names; a top-k reply is used for its top-1 class (its partial scores
 /// give no loss for a class outside the top k).
@@ -403,6 +425,7 @@ pub fn merge_answers(parts: Vec<Answer>) -> std::result::Result<Answer, String> 
     Ok(acc)
 }
 
+#[cfg(feature = "torch")]
 /// Options for opening any kind of suspect.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
@@ -414,6 +437,7 @@ pub struct OpenOptions {
     pub remote: RemoteOptions,
 }
 
+#[cfg(feature = "torch")]
 /// A suspect's path or URL as messages may show it: URLs without user info
 /// or query string (where credentials hide).
 pub fn shown_target(target: &str) -> String {
@@ -423,6 +447,7 @@ pub fn shown_target(target: &str) -> String {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Opens a suspect: an `http(s)://` URL, a `.onnx` file, a `.pt`/`.pth`/`.ts`
 /// TorchScript file, or a model folder.
 pub fn open(target: &str, opts: &OpenOptions, device: Device) -> Result<Box<dyn Oracle>> {
