@@ -117,10 +117,12 @@ class Protected:
     """What protect measured: stage times, losses, loss gaps, SSIM, PSNR."""
 
     def __repr__(self) -> str:
-        sim = self.summary.get("similarity", {})
-        ssim = sim.get("min_ssim")
-        extra = f", min SSIM {ssim:.4f}" if isinstance(ssim, float) else ""
-        return f"<honeyimage.Protected {len(self.images)} images released, N={self.key.count}{extra}; key commitment {self.key.commitment[:16]}...>"
+        s = self.summary
+        return (
+            f"<honeyimage.Protected {len(self.images)} images released, N={self.key.count}, "
+            f"max change {s['linf_max']}/255, SSIM min {s['ssim_min']:.4f}, PSNR {s['psnr_mean']:.1f} dB, "
+            f"loss gap {s['gap_before']:.3f} -> {s['gap_after']:.3f}; key commitment {self.key.commitment[:16]}...>"
+        )
 
 
 def protect(
