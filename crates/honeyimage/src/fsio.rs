@@ -51,6 +51,25 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`copy_dir`] into a temporary sibling, renamed into place at the end: a
+/// copy killed half-way leaves no `to` (a half-copied model folder would
+/// look finished to a resumed run).
+pub fn copy_dir_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = tmp_sibling(to);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    copy_dir(from, &tmp)?;
+    std::fs::rename(&tmp, to).map_err(|e| Error::io(to, e))
+}
+
+/// Copies one file through a temporary sibling and a rename.
+pub fn copy_file_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = tmp_sibling(to);
+    std::fs::copy(from, &tmp).map_err(|e| Error::io(from, e))?;
+    std::fs::rename(&tmp, to).map_err(|e| Error::io(to, e))
+}
+
 /// Hex SHA-256 of some bytes (run ids, fingerprints).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -62,4 +81,29 @@ pub fn tmp_sibling(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".tmp-{}", std::process::id()));
     path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_copies_replace_a_stale_partial_copy_and_leave_no_temp() {
+        let t = tempfile::tempdir().unwrap();
+        let (from, to) = (t.path().join("proxy-a"), t.path().join("work").join("proxy-a"));
+        std::fs::create_dir_all(from.join("sub")).unwrap();
+        std::fs::write(from.join("config.json"), b"{}").unwrap();
+        std::fs::write(from.join("sub").join("w.bin"), b"123").unwrap();
+        // A copy killed half-way: its temp folder holds a truncated file.
+        let stale = tmp_sibling(&to);
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("config.json"), b"").unwrap();
+        copy_dir_atomic(&from, &to).unwrap();
+        assert_eq!(std::fs::read(to.join("config.json")).unwrap(), b"{}");
+        assert_eq!(std::fs::read(to.join("sub").join("w.bin")).unwrap(), b"123");
+        assert!(!stale.exists());
+        copy_file_atomic(&from.join("config.json"), &t.path().join("h.json")).unwrap();
+        assert_eq!(std::fs::read(t.path().join("h.json")).unwrap(), b"{}");
+        assert!(!tmp_sibling(&t.path().join("h.json")).exists());
+    }
 }

@@ -2,6 +2,7 @@
 ``honeyimage`` (Key, verify, inspect) rather than this module directly."""
 
 from os import PathLike
+from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
 __version__: str
@@ -13,7 +14,7 @@ class Key:
     def _from_bytes(bytes: bytes) -> Key: ...
     def save(self, path: Union[str, PathLike[str]], passphrase: Optional[str] = None) -> None: ...
     @property
-    def path(self) -> Optional[str]: ...
+    def path(self) -> Optional[Path]: ...
     @property
     def shape(self) -> Tuple[int, int, int]: ...
     @property

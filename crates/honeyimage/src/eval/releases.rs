@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::data::EvalData;
 use super::EvalEvent;
 use crate::config::{BadNets, EvalConfig, ProtectConfig, Selection};
-use crate::fsio::{copy_dir, read_json, write_json};
+use crate::fsio::{copy_dir_atomic, copy_file_atomic, read_json, write_json};
 use crate::key::{self, KeyBody};
 use crate::protect::{protect, Outputs};
 use crate::{Error, Result};
@@ -90,10 +90,12 @@ fn reuse_proxies(honey_work: &Path, work: &Path) -> Result<()> {
     for e in std::fs::read_dir(honey_work).map_err(|e| Error::io(honey_work, e))? {
         let p = e.map_err(|e| Error::io(honey_work, e))?.path();
         let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if name.starts_with("proxy-") && !work.join(&name).exists() {
-            copy_dir(&p, &work.join(&name))?;
+        // Atomic copies: a run killed mid-copy must not leave a proxy
+        // folder that looks finished.
+        if name.starts_with("proxy-") && !name.contains(".tmp-") && !work.join(&name).exists() {
+            copy_dir_atomic(&p, &work.join(&name))?;
         } else if name == "hardness.json" {
-            std::fs::copy(&p, work.join(&name)).map_err(|e| Error::io(&p, e))?;
+            copy_file_atomic(&p, &work.join(&name))?;
         }
     }
     Ok(())
