@@ -1,39 +1,52 @@
 #!/usr/bin/env bash
 # protect end to end against its PyTorch reference (scripts/protect_torch.py)
-# in one run, on the same data, threads and machine: prints both stage
-# tables and the ratio (reference time / honeyimage time; > 1: faster).
-# Usage: scripts/bench_protect.sh [DATA_DIR] [THREADS]   (default: Debian's Fashion-MNIST, 2)
+# on the same data, threads and machine, alternating RUNS runs of each
+# (single runs on a shared VM vary by +-25%): prints per-stage medians (with
+# min-max), the ratio of medians (reference / honeyimage; > 1: faster) and
+# peak RSS.
+# Usage: scripts/bench_protect.sh [DATA_DIR] [THREADS] [RUNS]   (default: Debian's Fashion-MNIST, 2, 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 data="${1:-/usr/share/datasets/fashion-mnist}"
 export OMP_NUM_THREADS="${2:-2}"
+runs="${3:-1}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bin=target/release/honeyimage
 [ -x "$bin" ] || cargo build --release -q -p honeyimage-cli
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512_bf16|amx_bf16|amx_tile|avx512f|avx2' | sort -u | xargs)"
-echo "threads: $OMP_NUM_THREADS"
-start=$EPOCHREALTIME
-"$bin" protect --data "$data" --out "$tmp/rel" --key "$tmp/k.key" --json > "$tmp/rust.json"
-rust=$(python -c "print($EPOCHREALTIME - $start)")
-python scripts/protect_torch.py "$data" "$tmp/ref" --threads "$OMP_NUM_THREADS" > "$tmp/torch.json"
-python - "$tmp/rust.json" "$tmp/torch.json" "$rust" <<'PY'
-import json, sys
-rust, ref, wall = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), float(sys.argv[3])
-stages = {s["name"]: s["seconds"] for s in rust["stages"]}
-peak = max(s["peak_mib"] for s in rust["stages"])
-r = ref["seconds"]
-rows = [
-    ("proxies (2 x 30k images x 4 epochs)", stages.get("proxies", 0), r["proxies"]),
-    ("hardness (60k inferences)", stages.get("hardness", 0), r["hardness"]),
-    ("optimisation (4 runs)", stages.get("optimisation", 0), r["optimisation"]),
-    ("release + key", stages.get("release", 0) + stages.get("key", 0), r["release+key"]),
-    ("total (wall)", wall, r["total"]),
-]
-print(f"| stage | honeyimage | PyTorch {ref['torch']} | ratio |")
+echo "threads: $OMP_NUM_THREADS, runs: $runs (alternating)"
+for i in $(seq 1 "$runs"); do
+  start=$EPOCHREALTIME
+  "$bin" protect --data "$data" --out "$tmp/rel$i" --key "$tmp/k$i.key" --json > "$tmp/rust$i.json" 2> "$tmp/rust$i.log"
+  python -c "print($EPOCHREALTIME - $start)" > "$tmp/wall$i"
+  rm -rf "$tmp/rel$i" "$tmp/rel$i.work"
+  python scripts/protect_torch.py "$data" "$tmp/ref$i" --threads "$OMP_NUM_THREADS" > "$tmp/torch$i.json"
+  rm -rf "$tmp/ref$i"
+done
+python - "$tmp" "$runs" <<'PY'
+import json, statistics, sys
+tmp, runs = sys.argv[1], int(sys.argv[2])
+rows = {"proxies (2 x 30k images x 4 epochs)": ([], []), "hardness (60k inferences)": ([], []),
+        "optimisation (4 runs)": ([], []), "release + key": ([], []), "total (wall)": ([], [])}
+peaks = ([], [])
+for i in range(1, runs + 1):
+    rust, ref = json.load(open(f"{tmp}/rust{i}.json")), json.load(open(f"{tmp}/torch{i}.json"))
+    st = {s["name"]: s["seconds"] for s in rust["stages"]}
+    r = ref["seconds"]
+    pairs = [(st["proxies"], r["proxies"]), (st["hardness"], r["hardness"]), (st["optimisation"], r["optimisation"]),
+             (st["release"] + st["key"], r["release+key"]), (float(open(f"{tmp}/wall{i}").read()), r["total"])]
+    for (a, b), (hon, pt) in zip(pairs, rows.values()):
+        hon.append(a)
+        pt.append(b)
+    peaks[0].append(max(s["peak_mib"] for s in rust["stages"]))
+    peaks[1].append(ref["peak_mib"])
+    torch_version = ref["torch"]
+span = lambda v: f"{statistics.median(v):.1f} s" + (f" ({min(v):.1f}-{max(v):.1f})" if len(v) > 1 else "")
+print(f"| stage (median of {runs}) | honeyimage | PyTorch {torch_version} | ratio |")
 print("|---|---:|---:|---:|")
-for name, a, b in rows:
-    print(f"| {name} | {a:.1f} s | {b:.1f} s | {b / a:.2f}x |")
-print(f"| peak RSS | {peak:.0f} MiB | {ref['peak_mib']} MiB | |")
+for name, (hon, pt) in rows.items():
+    print(f"| {name} | {span(hon)} | {span(pt)} | {statistics.median(pt) / statistics.median(hon):.2f}x |")
+print(f"| peak RSS | {max(peaks[0]):.0f} MiB | {max(peaks[1])} MiB | |")
 PY
