@@ -117,8 +117,7 @@ impl Model {
 
     /// Per-sample cross-entropy losses `[n]` in evaluation mode.
     pub fn losses(&self, set: &TensorSet, batch: usize) -> Tensor {
-        let logits = self.logits(&set.images, batch);
-        logits.cross_entropy_loss::<Tensor>(&set.labels.to_device(logits.device()), None, tch::Reduction::None, -100, 0.0)
+        losses_of(&self.logits(&set.images, batch), &set.labels)
     }
 
     /// Top-1 accuracy on a set.
@@ -126,8 +125,7 @@ impl Model {
         if set.is_empty() {
             return f64::NAN;
         }
-        let logits = self.logits(&set.images, batch);
-        logits.accuracy_for_logits(&set.labels.to_device(logits.device())).double_value(&[])
+        accuracy_of(&self.logits(&set.images, batch), &set.labels)
     }
 
     /// Saves the model as a folder: `model.safetensors` and `config.json`
@@ -201,3 +199,15 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Per-sample cross-entropy `[n]` of computed logits (what
+/// [`Model::losses`] returns), for callers that need several statistics
+/// from one inference pass.
+pub fn losses_of(logits: &Tensor, labels: &Tensor) -> Tensor {
+    logits.cross_entropy_loss::<Tensor>(&labels.to_device(logits.device()), None, tch::Reduction::None, -100, 0.0)
+}
+
+/// Top-1 accuracy of computed logits (what [`Model::accuracy`] returns for a
+/// non-empty set).
+pub fn accuracy_of(logits: &Tensor, labels: &Tensor) -> f64 {
+    logits.accuracy_for_logits(&labels.to_device(logits.device())).double_value(&[])
+}

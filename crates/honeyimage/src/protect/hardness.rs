@@ -42,9 +42,8 @@ pub fn score(proxies: &Proxies, data: &TensorSet, folds: &[Vec<usize>]) -> Resul
             // 290 s on full Fashion-MNIST). Batches of 128: a small CNN's
             // inference ran 1.45x faster than at 512 (BENCHMARKS.md).
             let logits = m.logits(&held.images, HARDNESS_BATCH);
-            let labels = held.labels.to_device(logits.device());
-            accs.push(if held.is_empty() { f64::NAN } else { logits.accuracy_for_logits(&labels).double_value(&[]) });
-            let losses = logits.cross_entropy_loss::<tch::Tensor>(&labels, None, tch::Reduction::None, -100, 0.0);
+            accs.push(if held.is_empty() { f64::NAN } else { crate::model::accuracy_of(&logits, &held.labels) });
+            let losses = crate::model::losses_of(&logits, &held.labels);
             for (s, l) in sum.iter_mut().zip(to_vec_f64(&losses)?) {
                 *s += l / models.len() as f64;
             }
