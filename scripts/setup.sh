@@ -8,6 +8,8 @@
 #     inside it is what tch links against, and its Python is used by tests
 #     that need a real PyTorch model (TorchScript, ONNX export) and by the
 #     test that checks LPIPS against the official `lpips` package,
+#   - Slurm and munge (Debian): scripts/slurm-local.sh starts a one-node
+#     cluster on which the tests run an evaluation as job arrays,
 #   - nginx (Debian), MLServer and NVIDIA's tritonclient (PyPI, in the same
 #     venv): the real model server, TLS proxy and client that the tests of
 #     `verify --endpoint` against deployed models use (scripts/oip/),
@@ -26,6 +28,10 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 # `verify`'s client protocols (scripts/oip/stack.py); it is not on PATH
 # for non-root users on Debian, hence the second check.
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+# A real single-node Slurm (scripts/slurm-local.sh) runs the evaluation as
+# job arrays in the tests of `honeyimage eval slurm`.
+command -v sbatch >/dev/null || need_apt+=(slurm-wlm)
+command -v munged >/dev/null || [ -x /usr/sbin/munged ] || need_apt+=(munge)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

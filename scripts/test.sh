@@ -7,6 +7,13 @@ source scripts/env.sh
 # busy without oversubscription (two spinning OpenMP threads per test on two
 # cores made training several times slower; see BENCHMARKS.md).
 export OMP_NUM_THREADS="${HONEYIMAGE_TEST_THREADS:-1}"
+# A real one-node Slurm for the tests of `honeyimage eval slurm` (stopped
+# when the tests end); the test fails if it does not answer.
+slurm_dir="${HONEYIMAGE_SLURM_DIR:-/tmp/honeyimage-slurm}"
+./scripts/slurm-local.sh start "$slurm_dir" >/dev/null
+trap './scripts/slurm-local.sh stop "$slurm_dir" >/dev/null' EXIT
+source "$slurm_dir/env.sh"
+export HONEYIMAGE_REQUIRE_SLURM=1
 # The Python extension crates are tested through pytest below (cargo's
 # harness would have to link libpython).
 cargo test --release --workspace --exclude honeyimage-py --exclude honeyimage-py-protect "$@"

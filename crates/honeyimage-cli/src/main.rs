@@ -63,8 +63,11 @@ fn main() -> ExitCode {
         // one-line contract: the first line of clap's message, exit 2.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
+            // The message runs up to the usage; "required arguments"
+            // names them on the lines after its first.
             let text = e.to_string();
-            eprintln!("{}", text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments"));
+            let lines: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information")).filter(|l| !l.is_empty()).collect();
+            eprintln!("{}", if lines.is_empty() { "error: invalid arguments".to_string() } else { lines.join(" ") });
             return ExitStatus::Error.into();
         }
     };

@@ -44,3 +44,10 @@ pub fn default_device() -> tch::Device {
         _ => tch::Device::cuda_if_available(),
     }
 }
+
+#[cfg(feature = "torch")]
+/// Sets the number of threads libtorch computes with in this process (a
+/// job sharing a machine with others takes its share of the cores).
+pub fn set_threads(n: usize) {
+    tch::set_num_threads(n.clamp(1, i32::MAX as usize) as i32);
+}

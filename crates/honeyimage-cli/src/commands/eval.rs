@@ -13,13 +13,27 @@ use crate::settings::{from_toml, set};
 use crate::settings::ExitStatus;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<super::eval_jobs::Command>,
+    #[command(flatten)]
+    settings: Settings,
+    /// Run the plan's jobs J at a time, each a separate process with one
+    /// libtorch thread (1: everything in this process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    jobs: u32,
+}
+
+/// The experiment: a file, a run folder and overrides.
+#[derive(clap::Args)]
+pub struct Settings {
     /// Experiment file (TOML; every field optional, see examples/fashion-mnist.toml).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Run folder (results.json, results.csv, report.html, cached models).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
     /// Override: dataset path.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -44,8 +58,15 @@ pub struct Args {
     lpips_weights: Option<PathBuf>,
 }
 
+impl Settings {
+    /// The run folder (clap requires it).
+    pub fn out(&self) -> &std::path::Path {
+        self.out.as_deref().expect("--out is required")
+    }
+}
+
 /// The library's defaults, then `--config`, then the flags.
-fn settings(args: &Args) -> Result<EvalConfig> {
+pub fn settings(args: &Settings) -> Result<EvalConfig> {
     let mut config: EvalConfig = from_toml(args.config.as_deref())?;
     set(&mut config.data, args.data.clone());
     set(&mut config.lpips_weights, args.lpips_weights.clone().map(Some));
@@ -64,7 +85,7 @@ fn settings(args: &Args) -> Result<EvalConfig> {
 }
 
 /// The per-method table and the stealth and key-population lines.
-fn print_summary(results: &EvalResults, out: &std::path::Path) {
+pub fn print_summary(results: &EvalResults, out: &std::path::Path) {
     println!("{:<18} {:>5} {:>5} {:>7} {:>6} {:>6} {:>9} {:>9} {:>10}", "method", "#inf", "#clean", "AUROC", "TPR", "TNR", "tauAUROC", "test acc", "acc drop");
     for m in &results.methods {
         println!(
@@ -127,12 +148,26 @@ fn print_robustness(results: &EvalResults) {
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
-    let config = settings(&args)?;
+    if let Some(c) = args.command {
+        return super::eval_jobs::run(c, ui);
+    }
+    let (config, out) = (settings(&args.settings)?, args.settings.out());
+    let results = if args.jobs > 1 {
+        super::eval_jobs::run_local(&config, out, args.jobs as usize, ui)?
+    } else {
+        in_process(&config, out, ui)?
+    };
+    print_summary(&results, out);
+    Ok(ExitStatus::Success)
+}
+
+/// The whole evaluation in this process, with a progress bar.
+pub fn in_process(config: &EvalConfig, out: &std::path::Path, ui: &Ui) -> Result<EvalResults> {
     let mut bar = None;
     let mut done = 0u64;
-    let results = evaluate(&config, &args.out, &mut |ev| match ev {
+    let results = evaluate(config, out, &mut |ev| match ev {
         EvalEvent::Plan { total } => {
-            ui.status(format!("evaluation plan: {total} jobs (releases and suspects) into {}", args.out.display()));
+            ui.status(format!("evaluation plan: {total} jobs (releases and suspects) into {}", out.display()));
             bar = Some(ui.bar(total as u64, "eval"));
         }
         EvalEvent::JobStart { name } => {
@@ -162,6 +197,5 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    print_summary(&results, &args.out);
-    Ok(ExitStatus::Success)
+    Ok(results)
 }

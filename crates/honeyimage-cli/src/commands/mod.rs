@@ -5,6 +5,7 @@ pub mod key;
 pub mod bench_serve;
 pub mod calibrate;
 pub mod eval;
+pub mod eval_jobs;
 pub mod protect;
 pub mod serve;
 pub mod trace;

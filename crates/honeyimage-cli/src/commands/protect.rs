@@ -108,6 +108,16 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Train only out-of-fold proxy I (fold I / A, architecture I % A of
+    /// the A proxy architectures) into the work folder, and stop: one job
+    /// of a job array. `array` takes I from SLURM_ARRAY_TASK_ID or
+    /// JOB_COMPLETION_INDEX. The same command without --proxy then finds
+    /// the proxies and finishes.
+    #[arg(long, value_name = "I|array")]
+    proxy: Option<String>,
+    /// libtorch threads (default: libtorch's own choice).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
 }
 
 /// The library's defaults, then `--config`, then the flags.
@@ -151,8 +161,14 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         w.push(".work");
         PathBuf::from(w)
     });
-    let passphrase = if args.encrypt_key { Some(args.pass.get(&args.key.display().to_string(), true)?) } else { None };
+    if let Some(t) = args.threads {
+        honeyimage::set_threads(t as usize);
+    }
     let src = honeyimage_data::DataSource::open(&args.data, args.format).with_context(|| format!("opening {}", args.data.display()))?;
+    if let Some(p) = &args.proxy {
+        return train_one_proxy(&args, &config, &src, &work, recipients.as_deref().unwrap_or_default(), p, ui);
+    }
+    let passphrase = if args.encrypt_key { Some(args.pass.get(&args.key.display().to_string(), true)?) } else { None };
     ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, config.count, config.epsilon, config.steps, work.display()));
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let mut on_event = |ev: ProtectEvent| show_event(ev, &mut bars, ui);
@@ -186,6 +202,36 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     }
     for st in &s.stages {
         println!("  stage {:<18} {:>8.1}s  peak {:>6.0} MiB{}", st.name, st.seconds, st.peak_mib, if st.cached { " (cached)" } else { "" });
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `--proxy I`: the proxy's number, given or from the scheduler's array index.
+fn proxy_index(arg: &str, config: &ProtectConfig) -> Result<(usize, usize)> {
+    let text = if arg == "array" {
+        super::eval_jobs::array_index().context("--proxy array: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set")?.1
+    } else {
+        arg.to_string()
+    };
+    let i: usize = text.trim().parse().with_context(|| format!("--proxy {text:?}: not a proxy number"))?;
+    let (archs, total) = (config.proxy_archs.len(), config.folds * config.proxy_archs.len());
+    if i >= total {
+        bail!("--proxy {i}: {} folds x {archs} architectures make proxies 0..{}", config.folds, total.saturating_sub(1));
+    }
+    Ok((i / archs, i % archs))
+}
+
+/// Trains one proxy into the work folder (a job of a job array).
+fn train_one_proxy(args: &Args, config: &ProtectConfig, src: &honeyimage_data::DataSource, work: &std::path::Path, recipients: &[String], arg: &str, ui: &Ui) -> Result<ExitStatus> {
+    let (fold, arch) = proxy_index(arg, config)?;
+    let started = std::time::Instant::now();
+    let input = honeyimage::protect::Input::Files { src, split: args.split };
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let trained = honeyimage::protect::train_proxy(input, work, config, recipients, (fold, arch), &mut |ev| show_event(ev, &mut bars, ui))?;
+    let what = format!("proxy fold {fold} {} in {}", config.proxy_archs[arch], work.display());
+    match trained {
+        true => println!("{what}: trained in {:.1}s", started.elapsed().as_secs_f64()),
+        false => println!("{what}: already there"),
     }
     Ok(ExitStatus::Success)
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real `honeyimage` binary on real files in temp dirs.
 mod bad_inputs;
+mod cluster;
 mod common;
 mod deploy;
 mod eval;

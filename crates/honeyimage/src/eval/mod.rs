@@ -15,13 +15,17 @@
 //! | train and judge each suspect | [`suspects`] |
 //! | the robustness attacks | [`attacks`] |
 //! | per-method metrics, stealth, curve | [`summary`] |
+//! | the run as jobs for a cluster | [`jobs`], [`schedule`], [`cluster`] |
 //!
 //! The results types and the report live in `honeyimage-report`, which
 //! builds without libtorch.
 pub mod attacks;
+pub mod cluster;
 pub mod data;
+pub mod jobs;
 pub mod plan;
 pub mod releases;
+pub mod schedule;
 pub mod summary;
 pub mod suspects;
 

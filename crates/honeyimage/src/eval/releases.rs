@@ -132,7 +132,7 @@ pub fn extra_key_config(base: &ProtectConfig, j: usize) -> ProtectConfig {
 fn extra_keys(config: &EvalConfig, data: &EvalData, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<KeyBody>> {
     (1..config.keys)
         .map(|j| {
-            let dir = run_dir.join("keys").join(format!("k{j}"));
+            let dir = ReleaseRef::Key(j).dir(run_dir);
             let name = format!("key {j}/release");
             on_event(EvalEvent::JobStart { name: name.clone() });
             let cached = dir.join("key.hkey").exists();
@@ -162,11 +162,81 @@ fn watermarked(config: &EvalConfig, data: &EvalData, dir: &Path) -> Result<BadNe
     Ok(record)
 }
 
+/// One release of a run: a method's, or HoneyImage key `j` >= 1 (the
+/// key population of the trust measurements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseRef {
+    /// A method's release (key 0 for HoneyImage).
+    Method(Method),
+    /// HoneyImage key `j` >= 1.
+    Key(usize),
+}
+
+impl ReleaseRef {
+    /// Its folder in the run: release, key and work folder.
+    pub fn dir(self, run_dir: &Path) -> PathBuf {
+        match self {
+            ReleaseRef::Method(m) => run_dir.join(m.as_str()),
+            ReleaseRef::Key(j) => run_dir.join("keys").join(format!("k{j}")),
+        }
+    }
+
+    /// Its protection settings (None: the BadNets watermark, no protect).
+    pub fn protect_config(self, config: &EvalConfig) -> Option<ProtectConfig> {
+        match self {
+            ReleaseRef::Method(Method::BadNets) => None,
+            ReleaseRef::Method(m) => Some(protect_config(m, &config.protect)),
+            ReleaseRef::Key(j) => Some(extra_key_config(&config.protect, j)),
+        }
+    }
+
+    /// Whether it trains proxies of its own (the PGD and unperturbed
+    /// baselines reuse HoneyImage's; BadNets has none).
+    pub fn has_own_proxies(self) -> bool {
+        matches!(self, ReleaseRef::Method(Method::HoneyImage) | ReleaseRef::Key(_))
+    }
+
+    /// `honeyimage`, `badnets`, `key-3`: as job names show it.
+    pub fn label(self) -> String {
+        match self {
+            ReleaseRef::Method(m) => m.as_str().to_string(),
+            ReleaseRef::Key(j) => format!("key-{j}"),
+        }
+    }
+
+    /// Whether its key (or watermark record) is in the run folder.
+    pub fn is_made(self, run_dir: &Path) -> bool {
+        let dir = self.dir(run_dir);
+        dir.join("key.hkey").exists() || dir.join("badnets.json").exists()
+    }
+}
+
+/// Trains one out-of-fold proxy of a release's protection into its work
+/// folder (the first stage of [`make`], as a job of its own).
+pub fn proxy(which: ReleaseRef, (fold, arch): (usize, usize), config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<bool> {
+    let pc = which.protect_config(config).filter(|_| which.has_own_proxies());
+    let pc = pc.ok_or_else(|| Error::invalid("proxy", format!("the {} release trains no proxies of its own", which.label())))?;
+    let src = DataSource::open(&run_dir.join("data").join("private"), config.format)?;
+    let input = crate::protect::Input::Files { src: &src, split: Split::Train };
+    crate::protect::train_proxy(input, &which.dir(run_dir).join("work"), &pc, &[], (fold, arch), &mut |e| on_event(EvalEvent::Protect(e)))
+}
+
+/// Makes (or finds) one release and its key or watermark.
+pub fn make(which: ReleaseRef, config: &EvalConfig, data: &EvalData, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<()> {
+    let dir = which.dir(run_dir);
+    match which {
+        ReleaseRef::Method(Method::BadNets) => watermarked(config, data, &dir).map(drop),
+        ReleaseRef::Method(m) => keyed(m, config, data, &dir, run_dir, on_event).map(drop),
+        ReleaseRef::Key(j) => protect_once(&extra_key_config(&config.protect, j), config, data, &dir, on_event).map(drop),
+    }
+}
+
 /// Makes (or finds) every method's release.
 pub fn prepare(config: &EvalConfig, methods: &[Method], data: &EvalData, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Releases> {
     let mut out = Releases { dirs: BTreeMap::new(), judges: BTreeMap::new(), extra_keys: Vec::new() };
     for &m in methods {
-        let dir = run_dir.join(m.as_str());
+        let dir = ReleaseRef::Method(m).dir(run_dir);
         let name = format!("{m}/release");
         on_event(EvalEvent::JobStart { name: name.clone() });
         let cached = dir.join("key.hkey").exists() || dir.join("badnets.json").exists();

@@ -305,27 +305,44 @@ fn run_attacked(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn F
     Ok(out)
 }
 
-/// Trains and judges every job not already finished in `run_dir`.
-pub fn run_all(config: &EvalConfig, jobs: &[Job], data: &EvalData, releases: &Releases, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
-    let cx = Ctx {
-        config,
-        releases,
-        data,
-        run_dir,
-        vcfg: VerifyConfig { alpha: config.alpha, permutations: 20_000, ..VerifyConfig::default() },
-    };
-    let mut cache = DataCache::new(data, releases, config.format);
-    let mut suspects = Vec::new();
-    for job in jobs {
-        on_event(EvalEvent::JobStart { name: job.name.clone() });
-        suspects.extend(run_job(job, &cx, &mut cache, on_event)?);
+/// Trains and judges suspects one at a time, sharing loaded training sets.
+pub struct Runner<'a> {
+    cx: Ctx<'a>,
+    cache: DataCache<'a>,
+}
+
+impl<'a> Runner<'a> {
+    /// A runner over the run's data and finished releases.
+    pub fn new(config: &'a EvalConfig, data: &'a EvalData, releases: &'a Releases, run_dir: &'a Path) -> Self {
+        let vcfg = VerifyConfig { alpha: config.alpha, permutations: 20_000, ..VerifyConfig::default() };
+        Runner { cx: Ctx { config, releases, data, run_dir, vcfg }, cache: DataCache::new(data, releases, config.format) }
     }
-    for ext in &config.external_clean {
+
+    /// Trains (or finds) one suspect and judges it.
+    pub fn suspect(&mut self, job: &Job, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
+        on_event(EvalEvent::JobStart { name: job.name.clone() });
+        run_job(job, &self.cx, &mut self.cache, on_event)
+    }
+
+    /// Judges (or finds the judgements of) a model trained elsewhere.
+    pub fn external(&mut self, ext: &crate::config::ExternalModel, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
         let name = format!("external/{}", ext.name);
         on_event(EvalEvent::JobStart { name: name.clone() });
-        let out = run_external(ext, &cx)?;
+        let out = run_external(ext, &self.cx)?;
         on_event(EvalEvent::JobDone { name, cached: false, outcome: outcome_line(&out[..1]) });
-        suspects.extend(out);
+        Ok(out)
+    }
+}
+
+/// Trains and judges every job not already finished in `run_dir`.
+pub fn run_all(config: &EvalConfig, jobs: &[Job], data: &EvalData, releases: &Releases, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Vec<SuspectResult>> {
+    let mut runner = Runner::new(config, data, releases, run_dir);
+    let mut suspects = Vec::new();
+    for job in jobs {
+        suspects.extend(runner.suspect(job, on_event)?);
+    }
+    for ext in &config.external_clean {
+        suspects.extend(runner.external(ext, on_event)?);
     }
     Ok(suspects)
 }

@@ -230,15 +230,39 @@ struct Prepared {
 /// Loads the data, opens the work folder and runs the shared stages
 /// (proxies and hardness).
 fn prepare(input: Input, work: &Path, config: &ProtectConfig, recipients: &[String], st: &mut Stages) -> Result<Prepared> {
-    let ds = load(input, config, recipients.len().max(1))?;
-    let fingerprint = key::fingerprint_dataset(&ds);
-    let params = WorkParams { config: config.clone(), dataset_fingerprint: fingerprint.clone(), split: input.split().to_string(), recipients: recipients.to_vec() };
-    let wd = WorkDir::open(work, &params)?;
+    let (ds, fingerprint, wd) = open_work(input, work, config, recipients)?;
     let data = TensorSet::from_dataset(&ds, crate::default_device())?;
     let folds = honeyimage_data::kfold(ds.len(), config.folds, config.seed);
     let proxies = st.run("proxies", |ev| Ok((proxies::train_proxies(&ds, &data, &folds, config, &wd, ev)?, false)))?;
     let hardness = st.run("hardness", |_| wd.cached("hardness.json", || hardness::score(&proxies, &data, &folds)))?;
     Ok(Prepared { ds, fingerprint, data, folds, proxies, hardness, wd })
+}
+
+/// Loads the data and opens the work folder bound to it and to `config`.
+fn open_work(input: Input, work: &Path, config: &ProtectConfig, recipients: &[String]) -> Result<(Dataset, String, WorkDir)> {
+    let ds = load(input, config, recipients.len().max(1))?;
+    let fingerprint = key::fingerprint_dataset(&ds);
+    let params = WorkParams { config: config.clone(), dataset_fingerprint: fingerprint.clone(), split: input.split().to_string(), recipients: recipients.to_vec() };
+    let wd = WorkDir::open(work, &params)?;
+    Ok((ds, fingerprint, wd))
+}
+
+/// Trains one out-of-fold proxy (fold `fold`, architecture number `arch`
+/// of `config.proxy_archs`) into `work`, as the first stage of a later
+/// [`protect`] with the same input, work folder and settings would: so the
+/// K x A proxies can be trained as separate jobs (on other machines
+/// sharing the folder), and `protect` then finds them. `recipients` are
+/// those of a later per-recipient protection (empty: one release).
+/// Returns whether it trained the proxy (false: the work folder had it).
+pub fn train_proxy(input: Input, work: &Path, config: &ProtectConfig, recipients: &[String], (fold, arch): (usize, usize), on_event: &mut dyn FnMut(ProtectEvent)) -> Result<bool> {
+    if fold >= config.folds || arch >= config.proxy_archs.len() {
+        let what = format!("fold {fold} of {} / architecture {arch} of {}", config.folds, config.proxy_archs.len());
+        return Err(Error::invalid("proxy", format!("{what}: no such proxy")));
+    }
+    let (ds, _, wd) = open_work(input, work, config, recipients)?;
+    let data = TensorSet::from_dataset(&ds, crate::default_device())?;
+    let folds = honeyimage_data::kfold(ds.len(), config.folds, config.seed);
+    proxies::ensure_proxy(&ds, &data, &folds, (fold, arch), config, &wd, on_event)
 }
 
 /// One release to make from prepared stages: its candidates, where it

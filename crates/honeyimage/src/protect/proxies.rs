@@ -29,6 +29,43 @@ fn proxy_seed(config: &ProtectConfig, k: usize, a: usize) -> u64 {
     config.seed.wrapping_mul(1000).wrapping_add((k * 100 + a) as u64 + 1)
 }
 
+/// Where proxy (fold `k`, architecture `arch`) is saved in the work folder.
+pub fn proxy_dir(wd: &WorkDir, k: usize, arch: crate::config::Arch) -> std::path::PathBuf {
+    wd.path(&format!("proxy-fold{k}-{arch}"))
+}
+
+/// Trains proxy (fold `k`, architecture number `a`) unless the work folder
+/// has it. Returns whether it trained one. Each proxy is independent of the
+/// others, so they can be trained by separate processes or machines.
+pub fn ensure_proxy(
+    ds: &Dataset,
+    data: &TensorSet,
+    folds: &[Vec<usize>],
+    (k, a): (usize, usize),
+    config: &ProtectConfig,
+    wd: &WorkDir,
+    on_event: &mut dyn FnMut(ProtectEvent),
+) -> Result<bool> {
+    let arch = config.proxy_archs[a];
+    let dir = proxy_dir(wd, k, arch);
+    if dir.join("config.json").exists() {
+        return Ok(false);
+    }
+    let mut mc = ModelConfig::new(arch, ds.channels, ds.height, ds.width, ds.class_names.clone(), channel_stats(ds));
+    if let Some(w) = config.proxy_width {
+        mc.arch_width = w;
+    }
+    let seed = proxy_seed(config, k, a);
+    let model = Model::new(mc, data.images.device(), seed)?;
+    let tc = TrainConfig { seed, ..config.proxy_train.clone() };
+    let label = format!("fold {}/{} {arch}", k + 1, config.folds);
+    let train_set = data.select(&outside(ds.len(), &folds[k]));
+    let report = train(&model, &train_set, &tc, &mut |event| on_event(ProtectEvent::Train { label: label.clone(), event }))?;
+    let card = ModelCard { fold: Some(k), train_config: Some(tc), report: Some(report), ..ModelCard::new("out-of-fold proxy") };
+    model.save(&dir, &card)?;
+    Ok(true)
+}
+
 /// Trains the proxies that the work folder lacks and loads all of them.
 pub fn train_proxies(
     ds: &Dataset,
@@ -39,27 +76,12 @@ pub fn train_proxies(
     on_event: &mut dyn FnMut(ProtectEvent),
 ) -> Result<Proxies> {
     let device = data.images.device();
-    let stats = channel_stats(ds);
     let mut proxies = Vec::with_capacity(folds.len());
-    for (k, fold) in folds.iter().enumerate() {
+    for k in 0..folds.len() {
         let mut row = Vec::with_capacity(config.proxy_archs.len());
         for (a, &arch) in config.proxy_archs.iter().enumerate() {
-            let dir = wd.path(&format!("proxy-fold{k}-{arch}"));
-            if !dir.join("config.json").exists() {
-                let mut mc = ModelConfig::new(arch, ds.channels, ds.height, ds.width, ds.class_names.clone(), stats.clone());
-                if let Some(w) = config.proxy_width {
-                    mc.arch_width = w;
-                }
-                let seed = proxy_seed(config, k, a);
-                let model = Model::new(mc, device, seed)?;
-                let tc = TrainConfig { seed, ..config.proxy_train.clone() };
-                let label = format!("fold {}/{} {arch}", k + 1, config.folds);
-                let train_set = data.select(&outside(ds.len(), fold));
-                let report = train(&model, &train_set, &tc, &mut |event| on_event(ProtectEvent::Train { label: label.clone(), event }))?;
-                let card = ModelCard { fold: Some(k), train_config: Some(tc), report: Some(report), ..ModelCard::new("out-of-fold proxy") };
-                model.save(&dir, &card)?;
-            }
-            row.push(Model::load(&dir, device)?.0);
+            ensure_proxy(ds, data, folds, (k, a), config, wd, on_event)?;
+            row.push(Model::load(&proxy_dir(wd, k, arch), device)?.0);
         }
         proxies.push(row);
     }
