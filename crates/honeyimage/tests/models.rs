@@ -32,6 +32,11 @@ fn every_architecture_maps_images_to_logits() {
             let y = m.forward_t(&x, true);
             assert_eq!(y.size(), vec![3, k as i64], "{arch} on {c}x{hw}x{hw}");
             assert!(m.num_parameters() > 1000, "{arch}");
+            // The head of the penultimate features gives the same logits.
+            let f = m.features(&x, 2);
+            assert_eq!((f.size()[0], f.dim()), (3, 2), "{arch}");
+            let again = m.classify(&f) - m.logits(&x, 2);
+            assert!(again.abs().max().double_value(&[]) < 1e-5, "{arch}");
             let p = m.probabilities(&x, 2);
             let sums = p.sum_dim_intlist(1, false, Kind::Float);
             assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-5);

@@ -112,6 +112,9 @@ kind = "loss-filter"
 drop = 0.05
 folds = 2
 [[attacks]]
+kind = "spectral"
+expected = 0.02
+[[attacks]]
 kind = "prune"
 fraction = 0.5
 finetune_epochs = 1
@@ -127,8 +130,8 @@ kind = "labels-only"
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let rows = r["robustness"].as_array().unwrap();
     let attacks: Vec<&str> = rows.iter().map(|a| a["attack"].as_str().unwrap()).collect();
-    assert_eq!(attacks.len(), 15, "5 attacks x 3 methods: {attacks:?}");
-    for a in ["jpeg-q75", "crop2-flip", "loss-filter-0p05-f2", "prune-0p5-ft1", "labels-only"] {
+    assert_eq!(attacks.len(), 18, "6 attacks x 3 methods: {attacks:?}");
+    for a in ["jpeg-q75", "crop2-flip", "loss-filter-0p05-f2", "spectral-0p02-x1p5", "prune-0p5-ft1", "labels-only"] {
         assert_eq!(attacks.iter().filter(|&&x| x == a).count(), 3, "{a}");
     }
     let row = |attack: &str, method: &str| rows.iter().find(|a| a["attack"] == attack && a["method"] == method).unwrap();
@@ -143,6 +146,10 @@ kind = "labels-only"
     assert!((lo["test_accuracy"].as_f64().unwrap() - lo["base_test_accuracy"].as_f64().unwrap()).abs() < 1e-12, "{lo}");
     let removed = &row("loss-filter-0p05-f2", "honeyimage")["removed"];
     assert!((removed["all"].as_f64().unwrap() - 0.05).abs() < 0.01, "{removed}");
+    assert!((0.0..=1.0).contains(&removed["marked"].as_f64().unwrap()), "{removed}");
+    // Spectral signatures remove 1.5 x 2% of each class (rounded per class).
+    let removed = &row("spectral-0p02-x1p5", "honeyimage")["removed"];
+    assert!((removed["all"].as_f64().unwrap() - 0.03).abs() < 0.01, "{removed}");
     assert!((0.0..=1.0).contains(&removed["marked"].as_f64().unwrap()), "{removed}");
     // Attacked suspects stay out of the main summary and the key population.
     assert_eq!(r["methods"][0]["n_infringing"], 1);

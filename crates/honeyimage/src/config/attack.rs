@@ -114,6 +114,18 @@ pub enum Attack {
         #[serde(default = "Attack::default_folds")]
         folds: usize,
     },
+    /// Spectral signatures (Tran, Li & Madry, NeurIPS 2018): per class,
+    /// the penultimate features of the infringer's model trained on the
+    /// data, centred; samples with the largest squared projection on the
+    /// top singular vector are removed (`factor` x `expected` of each
+    /// class), then the suspect trains on the rest.
+    Spectral {
+        /// The poisoned fraction the infringer expects, in (0, 1).
+        expected: f64,
+        /// Removed per class: this multiple of `expected` (1.5 in the paper).
+        #[serde(default = "Attack::default_spectral_factor")]
+        factor: f64,
+    },
     /// Global magnitude pruning of the trained suspect's conv/linear weights.
     Prune {
         /// Fraction of weights set to zero, in (0, 1).
@@ -169,13 +181,17 @@ impl Attack {
         4
     }
 
+    fn default_spectral_factor() -> f64 {
+        1.5
+    }
+
     /// The family.
     pub fn family(&self) -> AttackFamily {
         use Attack::*;
         match self {
             Jpeg { .. } | BitDepth { .. } | Blur { .. } | Median { .. } | Grayscale | Partial { .. } => AttackFamily::Data,
             Augment { .. } | Mixup { .. } | Cutmix { .. } | LabelSmoothing { .. } | WeightDecay { .. } | Adversarial { .. } => AttackFamily::Training,
-            LossFilter { .. } => AttackFamily::Cleaning,
+            LossFilter { .. } | Spectral { .. } => AttackFamily::Cleaning,
             Prune { .. } | QuantizeInt8 | FinetuneAway { .. } | Pretrained { .. } | Distill { .. } => AttackFamily::Model,
             LabelsOnly | TopK { .. } | OutputNoise { .. } | QueryJpeg { .. } => AttackFamily::Query,
         }
@@ -199,6 +215,7 @@ impl Attack {
             WeightDecay { value } => format!("weight-decay-{}", num(*value)),
             Adversarial { eps, steps } => format!("pgd-at-{}-{steps}", num(*eps)),
             LossFilter { drop, disagree, folds } => format!("loss-filter-{}{}-f{folds}", num(*drop), if *disagree { "-disagree" } else { "" }),
+            Spectral { expected, factor } => format!("spectral-{}-x{}", num(*expected), num(*factor)),
             Prune { fraction, finetune_epochs } => format!("prune-{}-ft{finetune_epochs}", num(*fraction)),
             QuantizeInt8 => "int8".into(),
             FinetuneAway { epochs } => format!("finetune-away-{epochs}"),
@@ -236,6 +253,9 @@ impl Attack {
             Adversarial { eps, steps } if !(*eps > 0.0 && *eps <= 64.0) || *steps == 0 => bad(format!("eps {eps} / steps {steps} (eps in (0, 64], steps >= 1)")),
             LossFilter { drop, disagree, folds } if !(0.0..1.0).contains(drop) || (*drop == 0.0 && !disagree) || *folds < 2 => {
                 bad(format!("drop {drop} / folds {folds} (drop in [0, 1), something to remove, folds >= 2)"))
+            }
+            Spectral { expected, factor } if !unit(*expected) || !(factor.is_finite() && *factor > 0.0) || !unit(expected * factor) => {
+                bad(format!("expected {expected} / factor {factor} (expected and expected x factor in (0, 1))"))
             }
             Prune { fraction, .. } if !unit(*fraction) => bad(format!("fraction {fraction} (must be in (0, 1))")),
             FinetuneAway { epochs } | Pretrained { epochs } if *epochs == 0 => bad("epochs must be >= 1".into()),
@@ -288,7 +308,7 @@ mod tests {
 
     #[test]
     fn strengths_out_of_range_name_the_attack() {
-        for a in [Attack::Jpeg { quality: 0 }, Attack::Prune { fraction: 1.0, finetune_epochs: 0 }, Attack::LossFilter { drop: 0.0, disagree: false, folds: 4 }, Attack::TopK { k: 0, decimals: 2 }] {
+        for a in [Attack::Jpeg { quality: 0 }, Attack::Spectral { expected: 0.5, factor: 3.0 }, Attack::Spectral { expected: 0.0, factor: 1.5 }, Attack::Prune { fraction: 1.0, finetune_epochs: 0 }, Attack::LossFilter { drop: 0.0, disagree: false, folds: 4 }, Attack::TopK { k: 0, decimals: 2 }] {
             let e = a.validate().unwrap_err().to_string();
             assert!(e.contains(&a.label()), "{e}");
         }

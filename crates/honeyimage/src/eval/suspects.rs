@@ -261,12 +261,13 @@ fn base_model(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnM
     Ok((t.model, t.report))
 }
 
-/// Where a method's marked samples (R) sit in the data a job trains on.
+/// Where a method's marked samples sit in the data a job trains on: R,
+/// or the samples the watermark poisoned (its release keeps D's order).
 fn marked_positions(job: &Job, releases: &Releases) -> Vec<usize> {
     match (job.data, job.role) {
         (DataRef::Release(m), Role::Infringing) => match &releases.judges[&m] {
             Judge::Key(k) => released_positions(k),
-            Judge::Watermark(_) => Vec::new(),
+            Judge::Watermark(w) => w.poisoned.clone(),
         },
         _ => Vec::new(),
     }

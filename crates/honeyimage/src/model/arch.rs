@@ -1,8 +1,10 @@
 //! The architectures the paper evaluates, written for small inputs
 //! (CIFAR-style stems: a 3x3 stride-1 first convolution and no initial
 //! max-pool), any channel count, input size and class count. Each builder
-//! takes an `nn::Path` and returns a `ModuleT` mapping normalised images
-//! `[n, c, h, w]` to logits `[n, classes]`.
+//! takes an `nn::Path` and returns the body, a `ModuleT` mapping normalised
+//! images `[n, c, h, w]` to penultimate features `[n, d]`, and the linear
+//! head mapping those to logits `[n, classes]`: the features are what
+//! feature-space defences (spectral signatures) inspect.
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -18,10 +20,10 @@ fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
 /// Two 3x3 conv blocks with batch norm and max-pooling, then two linear
 /// layers: the fast default for runs on a laptop CPU.
 /// Shapes: `[n, c, h, w] -> [n, w1, h/2, w/2] -> [n, 2w1, h/4, w/4] -> [n, 128] -> [n, k]`.
-pub fn small_cnn(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, width: i64) -> impl ModuleT {
+pub fn small_cnn(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, width: i64) -> (impl ModuleT, nn::Linear) {
     let (w1, w2) = (width, 2 * width);
     let flat = w2 * (h / 4) * (w / 4);
-    nn::seq_t()
+    let body = nn::seq_t()
         .add(nn::conv2d(p / "conv1", c, w1, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
         .add(bn(p / "bn1", w1))
         .add_fn(|x| x.relu().max_pool2d_default(2))
@@ -29,8 +31,8 @@ pub fn small_cnn(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, width: i64) -> im
         .add(bn(p / "bn2", w2))
         .add_fn(|x| x.relu().max_pool2d_default(2).flatten(1, -1))
         .add(nn::linear(p / "fc1", flat, 128, Default::default()))
-        .add_fn(|x| x.relu())
-        .add(nn::linear(p / "fc2", 128, k, Default::default()))
+        .add_fn(|x| x.relu());
+    (body, nn::linear(p / "fc2", 128, k, Default::default()))
 }
 
 fn basic_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
@@ -52,7 +54,7 @@ fn basic_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
 
 /// ResNet-18 (He et al. 2016) with a CIFAR stem; `width` is the first
 /// stage's channel count (64 in the paper).
-pub fn resnet18(p: &nn::Path, c: i64, k: i64, width: i64) -> impl ModuleT {
+pub fn resnet18(p: &nn::Path, c: i64, k: i64, width: i64) -> (impl ModuleT, nn::Linear) {
     let mut seq = nn::seq_t().add(conv(p / "stem", c, width, 3, 1)).add(bn(p / "stem_bn", width)).add_fn(|x| x.relu());
     let mut cin = width;
     for (stage, (mult, stride)) in [(1, 1), (2, 2), (4, 2), (8, 2)].into_iter().enumerate() {
@@ -62,7 +64,7 @@ pub fn resnet18(p: &nn::Path, c: i64, k: i64, width: i64) -> impl ModuleT {
             cin = cout;
         }
     }
-    seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)).add(nn::linear(p / "fc", cin, k, Default::default()))
+    (seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)), nn::linear(p / "fc", cin, k, Default::default()))
 }
 
 fn wide_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
@@ -83,7 +85,7 @@ fn wide_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
 
 /// Wide ResNet (Zagoruyko & Komodakis 2016), pre-activation blocks;
 /// WRN-28-2 is `depth = 28`, `widen = 2`.
-pub fn wide_resnet(p: &nn::Path, c: i64, k: i64, depth: i64, widen: i64) -> impl ModuleT {
+pub fn wide_resnet(p: &nn::Path, c: i64, k: i64, depth: i64, widen: i64) -> (impl ModuleT, nn::Linear) {
     let n = (depth - 4) / 6;
     let widths = [16, 16 * widen, 32 * widen, 64 * widen];
     let mut seq = nn::seq_t().add(conv(p / "stem", c, widths[0], 3, 1));
@@ -96,14 +98,14 @@ pub fn wide_resnet(p: &nn::Path, c: i64, k: i64, depth: i64, widen: i64) -> impl
         }
     }
     let final_bn = bn(p / "final_bn", cin);
-    seq.add(nn::func_t(move |x, train| x.apply_t(&final_bn, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1)))
-        .add(nn::linear(p / "fc", cin, k, Default::default()))
+    let body = seq.add(nn::func_t(move |x, train| x.apply_t(&final_bn, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1)));
+    (body, nn::linear(p / "fc", cin, k, Default::default()))
 }
 
 /// VGG-11 with batch norm (Simonyan & Zisserman 2015), CIFAR variant with a
 /// single linear classifier. Pooling stops once the feature map is 1x1, so
 /// 28x28 inputs work. `width` is the first block's channels (64 in the paper).
-pub fn vgg11(p: &nn::Path, c: i64, h: i64, k: i64, width: i64) -> impl ModuleT {
+pub fn vgg11(p: &nn::Path, c: i64, h: i64, k: i64, width: i64) -> (impl ModuleT, nn::Linear) {
     let plan: [i64; 13] = [1, 0, 2, 0, 4, 4, 0, 8, 8, 0, 8, 8, 0];
     let mut seq = nn::seq_t();
     let (mut cin, mut size) = (c, h);
@@ -120,7 +122,7 @@ pub fn vgg11(p: &nn::Path, c: i64, h: i64, k: i64, width: i64) -> impl ModuleT {
             cin = cout;
         }
     }
-    seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)).add(nn::linear(p / "fc", cin, k, Default::default()))
+    (seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)), nn::linear(p / "fc", cin, k, Default::default()))
 }
 
 fn dense_layer(p: nn::Path, cin: i64, growth: i64) -> impl ModuleT {
@@ -136,7 +138,7 @@ fn dense_layer(p: nn::Path, cin: i64, growth: i64) -> impl ModuleT {
 
 /// DenseNet-121 (Huang et al. 2017): growth 32, blocks (6, 12, 24, 16),
 /// bottleneck 4x, compression 0.5; CIFAR stem of `2 * growth` channels.
-pub fn densenet121(p: &nn::Path, c: i64, h: i64, k: i64, growth: i64) -> impl ModuleT {
+pub fn densenet121(p: &nn::Path, c: i64, h: i64, k: i64, growth: i64) -> (impl ModuleT, nn::Linear) {
     let mut ch = 2 * growth;
     let mut seq = nn::seq_t().add(conv(p / "stem", c, ch, 3, 1));
     let mut size = h;
@@ -162,14 +164,14 @@ pub fn densenet121(p: &nn::Path, c: i64, h: i64, k: i64, growth: i64) -> impl Mo
         }
     }
     let final_bn = bn(p / "final_bn", ch);
-    seq.add(nn::func_t(move |x, train| x.apply_t(&final_bn, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1)))
-        .add(nn::linear(p / "fc", ch, k, Default::default()))
+    let body = seq.add(nn::func_t(move |x, train| x.apply_t(&final_bn, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1)));
+    (body, nn::linear(p / "fc", ch, k, Default::default()))
 }
 
 /// A small Vision Transformer (Dosovitskiy et al. 2021): patch embedding,
 /// class token, learned positions, pre-norm blocks. Answers the paper's open
 /// question on transformers at a size a CPU can train.
-pub fn vit(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, dim: i64) -> impl ModuleT {
+pub fn vit(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, dim: i64) -> (impl ModuleT, nn::Linear) {
     let patch = if h % 4 == 0 && w % 4 == 0 { 4 } else { 1 };
     let tokens = (h / patch) * (w / patch) + 1;
     let heads = 4;
@@ -191,7 +193,7 @@ pub fn vit(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, dim: i64) -> impl Modul
     let ln = nn::layer_norm(p / "ln", vec![dim], Default::default());
     let head = nn::linear(p / "head", dim, k, Default::default());
     let hd = dim / heads;
-    nn::func_t(move |x, _train| {
+    let body = nn::func_t(move |x, _train| {
         let n = x.size()[0];
         let t = x.apply(&embed).flatten(2, -1).transpose(1, 2); // [n, t-1, dim]
         let mut t = Tensor::cat(&[&cls.expand([n, 1, dim], false), &t], 1) + &pos; // [n, t, dim]
@@ -204,6 +206,7 @@ pub fn vit(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, dim: i64) -> impl Modul
             let m = t.apply(ln2).apply(fc1).gelu("none").apply(fc2);
             t = t + m;
         }
-        t.select(1, 0).apply(&ln).apply(&head)
-    })
+        t.select(1, 0).apply(&ln)
+    });
+    (body, head)
 }

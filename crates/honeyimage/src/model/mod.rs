@@ -39,7 +39,10 @@ pub struct Model {
     /// How to rebuild it.
     pub config: ModelConfig,
     vs: nn::VarStore,
-    net: Box<dyn ModuleT>,
+    /// Normalised images to penultimate features.
+    body: Box<dyn ModuleT>,
+    /// Features to logits.
+    head: nn::Linear,
     mean: Tensor,
     std: Tensor,
 }
@@ -59,17 +62,17 @@ impl Model {
         let p = &vs.root();
         let (c, h, w, k, wd) =
             (config.channels as i64, config.height as i64, config.width as i64, config.num_classes() as i64, config.arch_width as i64);
-        let net: Box<dyn ModuleT> = match config.arch {
-            Arch::SmallCnn => Box::new(arch::small_cnn(p, c, h, w, k, wd)),
-            Arch::Resnet18 => Box::new(arch::resnet18(p, c, k, wd)),
-            Arch::Wrn28_2 => Box::new(arch::wide_resnet(p, c, k, 28, wd)),
-            Arch::Vgg11 => Box::new(arch::vgg11(p, c, h, k, wd)),
-            Arch::Densenet121 => Box::new(arch::densenet121(p, c, h, k, wd)),
-            Arch::Vit => Box::new(arch::vit(p, c, h, w, k, wd)),
+        let (body, head) = match config.arch {
+            Arch::SmallCnn => boxed(arch::small_cnn(p, c, h, w, k, wd)),
+            Arch::Resnet18 => boxed(arch::resnet18(p, c, k, wd)),
+            Arch::Wrn28_2 => boxed(arch::wide_resnet(p, c, k, 28, wd)),
+            Arch::Vgg11 => boxed(arch::vgg11(p, c, h, k, wd)),
+            Arch::Densenet121 => boxed(arch::densenet121(p, c, h, k, wd)),
+            Arch::Vit => boxed(arch::vit(p, c, h, w, k, wd)),
         };
         let mean = Tensor::from_slice(&config.mean).view([1, c, 1, 1]).to_device(device);
         let std = Tensor::from_slice(&config.std).view([1, c, 1, 1]).to_device(device);
-        Ok(Model { config, vs, net, mean, std })
+        Ok(Model { config, vs, body, head, mean, std })
     }
 
     /// The device the weights live on.
@@ -90,22 +93,44 @@ impl Model {
     /// Logits `[n, k]` for images `[n, c, h, w]` in [0, 1]; normalisation
     /// happens here so that gradients w.r.t. pixels are in pixel space.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        self.net.forward_t(&((x - &self.mean) / &self.std), train)
+        self.features_t(x, train).apply(&self.head)
+    }
+
+    /// Penultimate features `[n, d]` (what the linear head reads) of images
+    /// `[n, c, h, w]` in [0, 1].
+    pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.body.forward_t(&((x - &self.mean) / &self.std), train)
+    }
+
+    /// Logits of penultimate features: the linear head alone.
+    pub fn classify(&self, features: &Tensor) -> Tensor {
+        features.apply(&self.head)
     }
 
     /// Logits in evaluation mode without gradients, in batches.
     pub fn logits(&self, images: &Tensor, batch: usize) -> Tensor {
+        self.batched(images, batch, self.config.num_classes() as i64, |x| self.forward_t(x, false))
+    }
+
+    /// Penultimate features in evaluation mode without gradients, in batches.
+    pub fn features(&self, images: &Tensor, batch: usize) -> Tensor {
+        self.batched(images, batch, self.head.ws.size()[1], |x| self.features_t(x, false))
+    }
+
+    /// `f` over `images` in batches on the model's device, without
+    /// gradients; `[0, width]` for no images.
+    fn batched(&self, images: &Tensor, batch: usize, width: i64, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
         let _guard = tch::no_grad_guard();
         let n = images.size()[0];
         let mut outs = Vec::new();
         let mut start = 0;
         while start < n {
             let len = (batch as i64).min(n - start);
-            outs.push(self.forward_t(&images.narrow(0, start, len).to_device(self.device()), false));
+            outs.push(f(&images.narrow(0, start, len).to_device(self.device())));
             start += len;
         }
         if outs.is_empty() {
-            return Tensor::zeros([0, self.config.num_classes() as i64], (Kind::Float, self.device()));
+            return Tensor::zeros([0, width], (Kind::Float, self.device()));
         }
         Tensor::cat(&outs, 0)
     }
@@ -165,6 +190,11 @@ impl Model {
         self.vs.copy(&other.vs)?;
         Ok(())
     }
+}
+
+/// An architecture's body, boxed, and its head.
+fn boxed<M: ModuleT + 'static>((body, head): (M, nn::Linear)) -> (Box<dyn ModuleT>, nn::Linear) {
+    (Box::new(body), head)
 }
 
 /// Tag of a model folder's `config.json`.

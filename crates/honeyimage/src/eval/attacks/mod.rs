@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | data | JPEG, bit depth, blur, median, grayscale, partial use | [`pixels`] |
 //! | training | crop + flip, mixup, CutMix, label smoothing, weight decay, PGD-AT | [`recipes`] |
-//! | cleaning | loss filter (confident learning) | [`cleaning`] |
+//! | cleaning | loss filter (confident learning), spectral signatures | [`cleaning`] |
 //! | model | pruning, int8, fine-tuning away, pre-trained fine-tuning, distillation | [`recipes`] |
 //! | query | labels only, top-k rounded, output noise, JPEG queries | [`api`] |
 //!
@@ -96,6 +96,12 @@ pub fn make(job: &Job, attack: &Attack, inp: &Inputs, base: &mut BaseModels, on_
         }
         Attack::Mixup { .. } | Attack::Cutmix { .. } | Attack::Adversarial { .. } => done(train_special(job, attack, inp.data, &tc, ev)?, tc),
         Attack::LossFilter { .. } => clean_then_train(job, attack, inp, ev)?,
+        Attack::Spectral { expected, factor } => {
+            // The infringer's own model on the data it took: the unattacked suspect.
+            let (model, _) = base(&job.unattacked())?;
+            let feats = model.features(&TensorSet::from_dataset(inp.data, crate::default_device())?.images, 512);
+            train_on_kept(job, inp, &cleaning::spectral_kept(&feats, &inp.data.labels, expected * factor)?, ev)?
+        }
         Attack::Pretrained { epochs } => {
             let (model, _) = base(&pretraining_job(job))?;
             let ft = recipes::finetune_config(&tc, *epochs);
@@ -179,9 +185,13 @@ fn clean_then_train(job: &Job, attack: &Attack, inp: &Inputs, ev: &mut dyn FnMut
     let path = inp.run_dir.join("attacks").join(format!("{}__out-of-fold-f{folds}.json", inp.data_name));
     let cleaner = TrainConfig { seed: 0xc1ea, ..inp.train.clone() };
     let (oof, _) = cached(&path, || cleaning::out_of_fold(inp.data, *folds, &cleaner))?;
-    let kept = cleaning::kept(&oof, &inp.data.labels, attack)?;
-    let (all, marked) = cleaning::removed_fractions(inp.data.len(), &kept, &inp.marked);
-    let ds = inp.data.subset(&kept);
+    train_on_kept(job, inp, &cleaning::kept(&oof, &inp.data.labels, attack)?, ev)
+}
+
+/// A fresh suspect trained on the samples a cleaner kept, with what it removed.
+fn train_on_kept(job: &Job, inp: &Inputs, kept: &[usize], ev: &mut dyn FnMut(crate::train::TrainEvent)) -> Result<Attacked> {
+    let (all, marked) = cleaning::removed_fractions(inp.data.len(), kept, &inp.marked);
+    let ds = inp.data.subset(kept);
     let model = suspect_model(job, &ds)?;
     let report = train(&model, &TensorSet::from_dataset(&ds, crate::default_device())?, &inp.train, ev)?;
     Ok(Attacked { model, report, config: inp.train.clone(), removed: Some(Removed { all, marked }), api: None })
