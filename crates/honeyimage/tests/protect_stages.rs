@@ -79,7 +79,7 @@ fn fixture(cfg: &ProtectConfig) -> Fixture {
 }
 
 fn optimise(f: &Fixture, cands: &Candidates, cfg: &ProtectConfig) -> Optimised {
-    optimise::run(&f.data, &f.folds, &f.proxies, cands, cfg, &mut |_| {}).unwrap()
+    optimise::run(&f.data, &f.folds, &f.proxies, cands, cfg, None, &mut |_| {}).unwrap()
 }
 
 #[test]
@@ -108,6 +108,16 @@ fn stages_from_proxies_to_release() {
     assert!(after > before + 0.05, "gap before {before:.4}, after {after:.4}: the PGD step must increase out - in");
     let trace = &opt.honey.gap_trace;
     assert!(trace[trace.len() - 1] > trace[0], "gap along the iterations {trace:?}");
+
+    // Fold by fold (separate jobs), put together in order: the same result.
+    let mut by_fold = optimise::run(&f.data, &f.folds, &f.proxies, &cands, &cfg, Some(0), &mut |_| {}).unwrap();
+    for k in 1..f.folds.len() {
+        by_fold.append(optimise::run(&f.data, &f.folds, &f.proxies, &cands, &cfg, Some(k), &mut |_| {}).unwrap());
+    }
+    assert_eq!((&by_fold.honey.indices, &by_fold.honey.images), (&opt.honey.indices, &opt.honey.images));
+    assert_eq!((&by_fold.unperturbed.images, &by_fold.honey.in_loss), (&opt.unperturbed.images, &opt.honey.in_loss));
+    let drift = by_fold.honey.gap_trace.iter().zip(trace).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(drift < 1e-9, "gap traces differ by {drift}");
 
     // Quantisation: 8-bit, within floor(255 * eps) = 4 of the original.
     for (&i, img) in opt.honey.indices.iter().zip(&opt.honey.images) {

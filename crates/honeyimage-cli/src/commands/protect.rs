@@ -115,6 +115,12 @@ pub struct Args {
     /// the proxies and finishes.
     #[arg(long, value_name = "I|array")]
     proxy: Option<String>,
+    /// Run only fold K's share of the optimisation into the work folder
+    /// (after the proxies, hardness and candidates), and stop: one job of
+    /// a job array (`array`: K from the array index). The same command
+    /// without it then finds every fold's share and finishes.
+    #[arg(long, value_name = "K|array", conflicts_with_all = ["proxy", "recipients"])]
+    optimise_fold: Option<String>,
     /// libtorch threads (default: libtorch's own choice).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
@@ -168,6 +174,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     if let Some(p) = &args.proxy {
         return train_one_proxy(&args, &config, &src, &work, recipients.as_deref().unwrap_or_default(), p, ui);
     }
+    if let Some(k) = &args.optimise_fold {
+        return optimise_one_fold(&args, &config, &src, &work, k, ui);
+    }
     let passphrase = if args.encrypt_key { Some(args.pass.get(&args.key.display().to_string(), true)?) } else { None };
     ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, config.count, config.epsilon, config.steps, work.display()));
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
@@ -206,19 +215,41 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// `--proxy I`: the proxy's number, given or from the scheduler's array index.
-fn proxy_index(arg: &str, config: &ProtectConfig) -> Result<(usize, usize)> {
+/// The number a `--proxy` or `--optimise-fold` job runs: given, or the
+/// scheduler's array index for `array`; below `count`.
+fn job_number(flag: &str, arg: &str, count: usize, what: &str) -> Result<usize> {
     let text = if arg == "array" {
-        super::eval_jobs::array_index().context("--proxy array: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set")?.1
+        super::eval_jobs::array_index().with_context(|| format!("{flag} array: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set"))?.1
     } else {
         arg.to_string()
     };
-    let i: usize = text.trim().parse().with_context(|| format!("--proxy {text:?}: not a proxy number"))?;
-    let (archs, total) = (config.proxy_archs.len(), config.folds * config.proxy_archs.len());
-    if i >= total {
-        bail!("--proxy {i}: {} folds x {archs} architectures make proxies 0..{}", config.folds, total.saturating_sub(1));
+    let i: usize = text.trim().parse().with_context(|| format!("{flag} {text:?}: not a number"))?;
+    if i >= count {
+        bail!("{flag} {i}: {what} 0..{}", count.saturating_sub(1));
     }
+    Ok(i)
+}
+
+/// `--proxy I`: (fold, architecture) of proxy I.
+fn proxy_index(arg: &str, config: &ProtectConfig) -> Result<(usize, usize)> {
+    let archs = config.proxy_archs.len();
+    let what = format!("{} folds x {archs} architectures make proxies", config.folds);
+    let i = job_number("--proxy", arg, config.folds * archs, &what)?;
     Ok((i / archs, i % archs))
+}
+
+/// Runs one fold's share of the optimisation into the work folder.
+fn optimise_one_fold(args: &Args, config: &ProtectConfig, src: &honeyimage_data::DataSource, work: &std::path::Path, arg: &str, ui: &Ui) -> Result<ExitStatus> {
+    let k = job_number("--optimise-fold", arg, config.folds, "the protection has folds")?;
+    let started = std::time::Instant::now();
+    let input = honeyimage::protect::Input::Files { src, split: args.split };
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let ran = honeyimage::protect::optimise_fold(input, work, config, k, &mut |ev| show_event(ev, &mut bars, ui))?;
+    match ran {
+        true => println!("optimisation of fold {k} in {}: done in {:.1}s", work.display(), started.elapsed().as_secs_f64()),
+        false => println!("optimisation of fold {k} in {}: already there", work.display()),
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// Trains one proxy into the work folder (a job of a job array).

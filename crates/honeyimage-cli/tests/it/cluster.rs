@@ -204,9 +204,20 @@ fn protect_proxies_as_separate_jobs_give_the_one_process_release() {
     let before = std::fs::read(&weights).unwrap();
     let o = bin().args(&split).args(["--proxy", "1"]).output().unwrap();
     assert!(stdout(&o).contains("already there"), "{}", stdout(&o));
+    // Then each fold's share of the optimisation, two processes at once.
+    let first = bin().args(&split).args(["--optimise-fold", "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let second = bin().args(&split).args(["--optimise-fold", "array"]).env("SLURM_ARRAY_TASK_ID", "1").output().unwrap();
+    let first = first.wait_with_output().unwrap();
+    for o in [&first, &second] {
+        assert!(o.status.success(), "{}", stderr(o));
+    }
+    assert!(stdout(&second).contains("optimisation of fold 1") && stdout(&second).contains("done in"), "{}", stdout(&second));
+    let fold1 = Path::new(&p("split.work")).join("honey-fold1.json");
+    let fold1_before = std::fs::read(&fold1).unwrap();
     let o = bin().args(&split).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&weights).unwrap(), before, "the final protect retrained a proxy");
+    assert_eq!(std::fs::read(&fold1).unwrap(), fold1_before, "the final protect optimised fold 1 again");
     assert_eq!(sha(Path::new(&p("split"))), sha(Path::new(&p("one"))));
     let (a, b) = (honeyimage::key::load(Path::new(&p("one.key"))).unwrap(), honeyimage::key::load(Path::new(&p("split.key"))).unwrap());
     assert_eq!((a.released, a.withheld), (b.released, b.withheld));
@@ -214,4 +225,7 @@ fn protect_proxies_as_separate_jobs_give_the_one_process_release() {
     let o = bin().args(&args(&p("x"), &p("x.key"), &p("x.work"))).args(["--proxy", "2"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--proxy 2") && stderr(&o).contains("0..1"), "{}", stderr(&o));
+    let o = bin().args(&args(&p("x"), &p("x.key"), &p("x.work"))).args(["--optimise-fold", "array"]).env_remove("SLURM_ARRAY_TASK_ID").env_remove("JOB_COMPLETION_INDEX").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("SLURM_ARRAY_TASK_ID"), "{}", stderr(&o));
 }

@@ -6,7 +6,9 @@
 //! in-models, (b) one signed-gradient step of size alpha on every candidate
 //! maximising `CE(f_out(x+d), y) - CE(f_in(x+d), y)`, projected to the
 //! epsilon ball and [0, 1]. Released and withheld candidates are treated
-//! identically. The result is quantised to 8 bits.
+//! identically. The result is quantised to 8 bits. Each fold group draws
+//! from its own random stream, so the groups can run as separate jobs
+//! (on other machines) and give the same result as one run.
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -71,6 +73,21 @@ pub struct HoneyOutcome {
 }
 
 impl HoneyOutcome {
+    /// No candidates yet, a zero gap trace of `steps` iterations.
+    pub fn empty(steps: usize) -> Self {
+        HoneyOutcome { indices: vec![], images: vec![], out_loss: vec![], in_loss: vec![], gap_trace: vec![0.0; steps] }
+    }
+
+    /// Appends the outcome of the next fold group: its candidates after
+    /// these, its (already weighted) gap trace added to this one.
+    pub fn append(&mut self, other: HoneyOutcome) {
+        self.indices.extend(other.indices);
+        self.images.extend(other.images);
+        self.out_loss.extend(other.out_loss);
+        self.in_loss.extend(other.in_loss);
+        self.gap_trace.iter_mut().zip(other.gap_trace).for_each(|(a, b)| *a += b);
+    }
+
     /// Mean of `out_loss - in_loss`.
     pub fn mean_gap(&self) -> f64 {
         let n = self.out_loss.len().max(1) as f64;
@@ -107,13 +124,25 @@ fn objective(x: &Tensor, y: &Tensor, outs: &[&Model], ins: &[&Model], eot: Optio
 
 /// Runs the optimisation; `on_iter(iteration, total, mean_gap)` reports progress.
 pub fn optimise(data: &TensorSet, groups: &[FoldGroup], cfg: &HoneyConfig, on_iter: &mut dyn FnMut(usize, usize, f64)) -> Result<HoneyOutcome> {
-    let device = data.images.device();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut out = HoneyOutcome { indices: vec![], images: vec![], out_loss: vec![], in_loss: vec![], gap_trace: vec![0.0; cfg.steps] };
-    let total_candidates: usize = groups.iter().map(|g| g.candidates.len()).sum();
+    let total: usize = groups.iter().map(|g| g.candidates.len()).sum();
+    let mut out = HoneyOutcome::empty(cfg.steps);
     for (gi, g) in groups.iter().enumerate() {
+        out.append(optimise_group(data, g, gi, total, cfg, on_iter)?);
+    }
+    Ok(out)
+}
+
+/// Group `gi`'s share of [`optimise`], with its own random stream; its gap
+/// trace is weighted by its share of the `total` candidates of all groups,
+/// so that appending every group's outcome in order gives [`optimise`]'s.
+pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, cfg: &HoneyConfig, on_iter: &mut dyn FnMut(usize, usize, f64)) -> Result<HoneyOutcome> {
+    let device = data.images.device();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((gi as u64 + 1) << 32));
+    let mut out = HoneyOutcome::empty(cfg.steps);
+    let total_candidates = total.max(1);
+    {
         if g.candidates.is_empty() {
-            continue;
+            return Ok(out);
         }
         let cand = data.select(&g.candidates);
         let x0 = cand.images.shallow_clone();

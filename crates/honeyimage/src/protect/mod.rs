@@ -265,6 +265,23 @@ pub fn train_proxy(input: Input, work: &Path, config: &ProtectConfig, recipients
     proxies::ensure_proxy(&ds, &data, &folds, (fold, arch), config, &wd, on_event)
 }
 
+/// Runs fold `fold`'s share of the optimisation into `work` (after the
+/// proxies, which it trains if `work` lacks them, hardness and candidates),
+/// as a later [`protect`] with the same input, work folder and settings
+/// would: so the folds can run as separate jobs, and `protect` then finds
+/// them. Single releases only. Returns whether it ran (false: `work` had it).
+pub fn optimise_fold(input: Input, work: &Path, config: &ProtectConfig, fold: usize, on_event: &mut dyn FnMut(ProtectEvent)) -> Result<bool> {
+    if fold >= config.folds {
+        return Err(Error::invalid("fold", format!("{fold}: the protection has folds 0..{}", config.folds.saturating_sub(1))));
+    }
+    let mut st = Stages { on_event, done: Vec::new() };
+    let p = prepare(input, work, config, &[], &mut st)?;
+    let cands = candidates::choose(&p.hardness, &p.ds.labels, p.ds.num_classes(), config)?;
+    let name = format!("honey-fold{fold}.json");
+    let (_, cached) = p.wd.cached(&name, || optimise::run(&p.data, &p.folds, &p.proxies, &cands, config, Some(fold), st.on_event))?;
+    Ok(!cached)
+}
+
 /// One release to make from prepared stages: its candidates, where it
 /// goes, and the names of its entries in the work folder.
 struct Job<'a> {
@@ -290,13 +307,27 @@ fn make_release(input: Input, p: &Prepared, job: &Job, edits: &honeyimage_data::
     }
 }
 
+/// The optimisation fold by fold, each fold's share cached under
+/// `entry(k)` (where [`optimise_fold`] jobs leave theirs), put together.
+fn optimise_by_fold(p: &Prepared, cands: &candidates::Candidates, config: &ProtectConfig, entry: &dyn Fn(usize) -> String, ev: &mut dyn FnMut(ProtectEvent)) -> Result<optimise::Optimised> {
+    let mut all: Option<optimise::Optimised> = None;
+    for k in 0..p.folds.len() {
+        let (part, _) = p.wd.cached(&entry(k), || optimise::run(&p.data, &p.folds, &p.proxies, cands, config, Some(k), ev))?;
+        match &mut all {
+            None => all = Some(part),
+            Some(a) => a.append(part),
+        }
+    }
+    all.ok_or_else(|| Error::invalid("folds", "no folds to optimise"))
+}
+
 /// The stages of one release: optimisation, release, key and commitment.
 /// The summary's stage list holds this release's stages only.
 fn finish(input: Input, p: &Prepared, job: &Job, config: &ProtectConfig, passphrase: Option<&SecretString>, st: &mut Stages) -> Result<ProtectOutcome> {
     let (wd, tag, mark) = (&p.wd, &job.tag, st.done.len());
     let suffix = |stage: &str| if tag.is_empty() { stage.to_string() } else { format!("{stage} {tag}") };
     let entry = |name: &str| if tag.is_empty() { format!("{name}.json") } else { format!("{name}-{tag}.json") };
-    let opt = st.run(&suffix("optimisation"), |ev| wd.cached(&entry("honey"), || optimise::run(&p.data, &p.folds, &p.proxies, job.cands, config, ev)))?;
+    let opt = st.run(&suffix("optimisation"), |ev| wd.cached(&entry("honey"), || optimise_by_fold(p, job.cands, config, &|k| entry(&format!("honey-fold{k}")), ev)))?;
     let edits = release::edits(job.cands, &opt.honey);
     let (release_fp, released) = st.run(&suffix("release"), |_| Ok((make_release(input, p, job, &edits, &entry("release"))?, false)))?;
     let mut summary = summary::summarise(&p.ds, job.cands, &p.hardness, &opt);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{random_baseline, Candidates};
-use super::honey::{optimise, FoldGroup, HoneyConfig, HoneyOutcome};
+use super::honey::{optimise, optimise_group, FoldGroup, HoneyConfig, HoneyOutcome};
 use super::proxies::Proxies;
 use super::ProtectEvent;
 use crate::config::ProtectConfig;
@@ -61,22 +61,41 @@ pub fn fold_groups<'a>(n: usize, folds: &[Vec<usize>], proxies: &'a Proxies, can
         .collect()
 }
 
-/// Runs the optimisation and its reference runs.
+impl Optimised {
+    /// Appends the next fold's share of every run (see [`HoneyOutcome::append`]).
+    pub fn append(&mut self, other: Optimised) {
+        self.honey.append(other.honey);
+        self.unperturbed.append(other.unperturbed);
+        if let (Some((a, b)), Some((c, d))) = (&mut self.random, other.random) {
+            a.append(c);
+            b.append(d);
+        }
+    }
+}
+
+/// Runs the optimisation and its reference runs: for every fold, or
+/// (`fold` = Some(k)) fold k's share only, which [`Optimised::append`]
+/// puts together in fold order.
 pub fn run(
     data: &TensorSet,
     folds: &[Vec<usize>],
     proxies: &Proxies,
     cands: &Candidates,
     config: &ProtectConfig,
+    fold: Option<usize>,
     on_event: &mut dyn FnMut(ProtectEvent),
 ) -> Result<Optimised> {
     let n = data.len();
     let base = honey_config(config);
     let mut one = |label: &str, c: &[usize], exclude: &[usize], perturb: bool| {
         let cfg = HoneyConfig { perturb, ..base.clone() };
-        optimise(data, &fold_groups(n, folds, proxies, c, exclude), &cfg, &mut |iter, total, _| {
-            on_event(ProtectEvent::Pgd { label: label.into(), iter, total })
-        })
+        let groups = fold_groups(n, folds, proxies, c, exclude);
+        let total = groups.iter().map(|g| g.candidates.len()).sum();
+        let mut progress = |iter: usize, steps: usize, _: f64| on_event(ProtectEvent::Pgd { label: label.into(), iter, total: steps });
+        match fold {
+            Some(k) => optimise_group(data, &groups[k], k, total, &cfg, &mut progress),
+            None => optimise(data, &groups, &cfg, &mut progress),
+        }
     };
     let honey = one("honey", &cands.all, &[], config.perturb)?;
     let unperturbed = one("unperturbed", &cands.all, &[], false)?;
