@@ -175,6 +175,18 @@ fn jobs_here_and_on_slurm_give_the_one_process_results() {
     assert_eq!(results(&arr), reference);
 }
 
+/// Jobs 0 and 1 of `protect ARGS FLAG` at once: job 0 by number, job 1 as a
+/// Slurm array task. Both must succeed; returns job 1's output.
+fn jobs_0_and_1(args: &[String], flag: &str) -> std::process::Output {
+    let first = bin().args(args).args([flag, "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let second = bin().args(args).args([flag, "array"]).env("SLURM_ARRAY_TASK_ID", "1").output().unwrap();
+    let first = first.wait_with_output().unwrap();
+    for o in [&first, &second] {
+        assert!(o.status.success(), "{flag}: {}", stderr(o));
+    }
+    second
+}
+
 /// `protect --proxy I` trains one proxy per process (two at once, one of
 /// them taking I from a Slurm array index); the same protect then finds
 /// them and writes the release and key of a one-process protect.
@@ -192,12 +204,7 @@ fn protect_proxies_as_separate_jobs_give_the_one_process_release() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let split = args(&p("split"), &p("split.key"), &p("split.work"));
-    let first = bin().args(&split).args(["--proxy", "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let second = bin().args(&split).args(["--proxy", "array"]).env("SLURM_ARRAY_TASK_ID", "1").output().unwrap();
-    let first = first.wait_with_output().unwrap();
-    for o in [&first, &second] {
-        assert!(o.status.success(), "{}", stderr(o));
-    }
+    let second = jobs_0_and_1(&split, "--proxy");
     assert!(stdout(&second).contains("proxy fold 1 small-cnn") && stdout(&second).contains("trained in"), "{}", stdout(&second));
     assert!(!Path::new(&p("split")).exists() && !Path::new(&p("split.key")).exists(), "a proxy job wrote a release or key");
     let weights = Path::new(&p("split.work")).join("proxy-fold1-small-cnn/model.safetensors");
@@ -205,12 +212,7 @@ fn protect_proxies_as_separate_jobs_give_the_one_process_release() {
     let o = bin().args(&split).args(["--proxy", "1"]).output().unwrap();
     assert!(stdout(&o).contains("already there"), "{}", stdout(&o));
     // Then each fold's share of the optimisation, two processes at once.
-    let first = bin().args(&split).args(["--optimise-fold", "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let second = bin().args(&split).args(["--optimise-fold", "array"]).env("SLURM_ARRAY_TASK_ID", "1").output().unwrap();
-    let first = first.wait_with_output().unwrap();
-    for o in [&first, &second] {
-        assert!(o.status.success(), "{}", stderr(o));
-    }
+    let second = jobs_0_and_1(&split, "--optimise-fold");
     assert!(stdout(&second).contains("optimisation of fold 1") && stdout(&second).contains("done in"), "{}", stdout(&second));
     let fold1 = Path::new(&p("split.work")).join("honey-fold1.json");
     let fold1_before = std::fs::read(&fold1).unwrap();
