@@ -65,12 +65,17 @@ fn test_set(src: &DataSource, config: &EvalConfig, disjoint: &Dataset) -> Result
     Ok(disjoint.subset(&(disjoint.len() - n..disjoint.len()).collect::<Vec<_>>()))
 }
 
+/// Where a run keeps D, in the input's own format.
+pub fn private_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("data").join("private")
+}
+
 /// Splits the source and writes D into `run_dir/data/private`.
 pub fn prepare(config: &EvalConfig, run_dir: &Path) -> Result<EvalData> {
     let src = DataSource::open(&config.data, config.format)?;
     let pool = src.load(Split::Train)?;
     let (private_idx, disjoint_idx) = split_private(&pool.labels, config.private_size, config.seed);
-    let private_dir = run_dir.join("data").join("private");
+    let private_dir = private_dir(run_dir);
     write_subset(&src, pool.len(), &private_idx, &private_dir)?;
     // The disjoint data too, so that clean suspects can be trained outside
     // the tool (e.g. by PyTorch) and judged as `external_clean` models.

@@ -217,7 +217,7 @@ impl ReleaseRef {
 pub fn proxy(which: ReleaseRef, (fold, arch): (usize, usize), config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<bool> {
     let pc = which.protect_config(config).filter(|_| which.has_own_proxies());
     let pc = pc.ok_or_else(|| Error::invalid("proxy", format!("the {} release trains no proxies of its own", which.label())))?;
-    let src = DataSource::open(&run_dir.join("data").join("private"), config.format)?;
+    let src = DataSource::open(&super::data::private_dir(run_dir), config.format)?;
     let input = crate::protect::Input::Files { src: &src, split: Split::Train };
     crate::protect::train_proxy(input, &which.dir(run_dir).join("work"), &pc, &[], (fold, arch), &mut |e| on_event(EvalEvent::Protect(e)))
 }

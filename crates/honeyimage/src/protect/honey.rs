@@ -139,75 +139,72 @@ pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, 
     let device = data.images.device();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ ((gi as u64 + 1) << 32));
     let mut out = HoneyOutcome::empty(cfg.steps);
-    let total_candidates = total.max(1);
-    {
-        if g.candidates.is_empty() {
-            return Ok(out);
-        }
-        let cand = data.select(&g.candidates);
-        let x0 = cand.images.shallow_clone();
-        let y = cand.labels.shallow_clone();
-        let mut x = x0.copy();
-        let inner = TrainConfig {
-            epochs: 1,
-            lr: cfg.inner_lr,
-            warmup_epochs: 0.0,
-            crop_padding: cfg.eot.as_ref().map_or(0, |e| e.crop_padding),
-            flip: cfg.eot.as_ref().is_some_and(|e| e.flip),
-            seed: cfg.seed.wrapping_add(gi as u64),
-            ..TrainConfig::default()
-        };
-        let mut ins = Vec::new();
-        for om in &g.out_models {
-            let mut m = Model::new(om.config.clone(), device, 0)?;
-            m.copy_from(om)?;
-            let tr = Trainer::new(&m, &inner, cfg.steps * cfg.inner_steps)?;
-            ins.push((m, tr));
-        }
-        let mut pool = g.pool.clone();
-        for t in 0..cfg.steps {
-            // (a) in-models: a few SGD steps on candidates + ordinary data.
-            for _ in 0..cfg.inner_steps {
-                pool.shuffle(&mut rng);
-                let ord = data.select(&pool[..cfg.inner_batch.min(pool.len())]);
-                let bx = Tensor::cat(&[&x.detach(), &ord.images], 0);
-                let by = Tensor::cat(&[&y, &ord.labels], 0);
-                for (m, tr) in ins.iter_mut() {
-                    tr.step(m, &bx, &by)?;
-                }
-            }
-            // (b) one signed-gradient step on every candidate, then project.
-            let xg = x.detach().set_requires_grad(true);
-            let obj = objective(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg.eot.as_ref(), &mut rng);
-            let gap = obj.double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
-            out.gap_trace[t] += gap * g.candidates.len() as f64 / total_candidates as f64;
-            if cfg.perturb {
-                let grad = Tensor::run_backward(&[&obj], &[&xg], false, false).remove(0);
-                let stepped = xg.detach() + grad.sign() * cfg.alpha;
-                x = stepped.clamp_tensor(Some(&(&x0 - cfg.epsilon)), Some(&(&x0 + cfg.epsilon))).clamp(0.0, 1.0);
-                if cfg.min_ssim > 0.0 {
-                    x = project_ssim(&x0, &x, cfg.epsilon, cfg.min_ssim)?;
-                }
-            }
-            on_iter(t + 1, cfg.steps, out.gap_trace[t]);
-            crate::interrupt::check()?;
-        }
-        let xq = quantise(&x0, &x, cfg.epsilon);
-        let _guard = tch::no_grad_guard();
-        let mean_loss = |models: Vec<&Model>| -> Result<Vec<f64>> {
-            let mut acc = Tensor::zeros([g.candidates.len() as i64], (Kind::Float, device));
-            for m in &models {
-                acc += ce(m, &xq, &y, Reduction::None);
-            }
-            to_vec_f64(&(acc / models.len() as f64))
-        };
-        out.out_loss.extend(mean_loss(g.out_models.clone())?);
-        out.in_loss.extend(mean_loss(ins.iter().map(|(m, _)| m).collect())?);
-        let px = tensor_to_u8_nhwc(&xq)?;
-        let len = px.len() / g.candidates.len();
-        out.images.extend(px.chunks(len).map(|c| c.to_vec()));
-        out.indices.extend_from_slice(&g.candidates);
+    if g.candidates.is_empty() {
+        return Ok(out);
     }
+    let cand = data.select(&g.candidates);
+    let x0 = cand.images.shallow_clone();
+    let y = cand.labels.shallow_clone();
+    let mut x = x0.copy();
+    let inner = TrainConfig {
+        epochs: 1,
+        lr: cfg.inner_lr,
+        warmup_epochs: 0.0,
+        crop_padding: cfg.eot.as_ref().map_or(0, |e| e.crop_padding),
+        flip: cfg.eot.as_ref().is_some_and(|e| e.flip),
+        seed: cfg.seed.wrapping_add(gi as u64),
+        ..TrainConfig::default()
+    };
+    let mut ins = Vec::new();
+    for om in &g.out_models {
+        let mut m = Model::new(om.config.clone(), device, 0)?;
+        m.copy_from(om)?;
+        let tr = Trainer::new(&m, &inner, cfg.steps * cfg.inner_steps)?;
+        ins.push((m, tr));
+    }
+    let mut pool = g.pool.clone();
+    for t in 0..cfg.steps {
+        // (a) in-models: a few SGD steps on candidates + ordinary data.
+        for _ in 0..cfg.inner_steps {
+            pool.shuffle(&mut rng);
+            let ord = data.select(&pool[..cfg.inner_batch.min(pool.len())]);
+            let bx = Tensor::cat(&[&x.detach(), &ord.images], 0);
+            let by = Tensor::cat(&[&y, &ord.labels], 0);
+            for (m, tr) in ins.iter_mut() {
+                tr.step(m, &bx, &by)?;
+            }
+        }
+        // (b) one signed-gradient step on every candidate, then project.
+        let xg = x.detach().set_requires_grad(true);
+        let obj = objective(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg.eot.as_ref(), &mut rng);
+        let gap = obj.double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
+        out.gap_trace[t] += gap * g.candidates.len() as f64 / total.max(1) as f64;
+        if cfg.perturb {
+            let grad = Tensor::run_backward(&[&obj], &[&xg], false, false).remove(0);
+            let stepped = xg.detach() + grad.sign() * cfg.alpha;
+            x = stepped.clamp_tensor(Some(&(&x0 - cfg.epsilon)), Some(&(&x0 + cfg.epsilon))).clamp(0.0, 1.0);
+            if cfg.min_ssim > 0.0 {
+                x = project_ssim(&x0, &x, cfg.epsilon, cfg.min_ssim)?;
+            }
+        }
+        on_iter(t + 1, cfg.steps, out.gap_trace[t]);
+        crate::interrupt::check()?;
+    }
+    let xq = quantise(&x0, &x, cfg.epsilon);
+    let _guard = tch::no_grad_guard();
+    let mean_loss = |models: Vec<&Model>| -> Result<Vec<f64>> {
+        let mut acc = Tensor::zeros([g.candidates.len() as i64], (Kind::Float, device));
+        for m in &models {
+            acc += ce(m, &xq, &y, Reduction::None);
+        }
+        to_vec_f64(&(acc / models.len() as f64))
+    };
+    out.out_loss.extend(mean_loss(g.out_models.clone())?);
+    out.in_loss.extend(mean_loss(ins.iter().map(|(m, _)| m).collect())?);
+    let px = tensor_to_u8_nhwc(&xq)?;
+    let len = px.len() / g.candidates.len();
+    out.images.extend(px.chunks(len).map(|c| c.to_vec()));
+    out.indices.extend_from_slice(&g.candidates);
     Ok(out)
 }
 
