@@ -8,16 +8,19 @@
 //! - [`results`]: the types written to `results.json` (with the typed
 //!   [`Method`] and [`Role`] of every suspect).
 //! - [`report`]: [`render_html`], [`write_report`] and [`suspects_csv`].
+//! - [`sweep`]: power curves over a swept parameter, drawn by [`render_sweep`].
 #![deny(missing_docs)]
 
 mod domain;
 mod error;
 pub mod report;
 pub mod results;
+pub mod sweep;
 #[cfg(test)]
 mod testutil;
 
 pub use domain::{Method, Role};
 pub use error::{Error, Result};
 pub use report::leaks::{render_leak_page, write_leak_page, LeakPage, LeakRow, TraceExample};
+pub use report::sweep::{render_sweep, write_sweep};
 pub use report::{render_html, suspects_csv, write_report};

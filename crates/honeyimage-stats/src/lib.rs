@@ -23,6 +23,7 @@
 //! | [`welch_t_test`], [`paired_t_test`] | Student-t reference distribution (parametric) | baselines and ablations |
 //! | [`ks_uniform`] | exact Kolmogorov-Smirnov (Marsaglia-Tsang-Wang; Birnbaum-Tingey tails); asymptotic only for very large `n` | checking p-value calibration |
 //! | [`binomial_tail`], [`binomial_ci`] | exact binomial tail; Clopper-Pearson interval | error rates in evaluations |
+//! | [`paired_rate_difference`], [`paired_mean_difference`] | no p-value: Newcombe's paired score interval, paired t interval | comparing two methods on the same suspects |
 //! | [`order_statistic_threshold`] | threshold with `P(clean score > tau) <= (k+1)/(n+1)` | calibrating the paper's `tau` |
 //!
 //! No p-value in this crate comes from a normal approximation. The exact rank
@@ -39,6 +40,7 @@ pub mod exact;
 pub mod gof;
 pub mod image;
 pub mod multiple;
+pub mod paired;
 mod rank_null;
 pub mod roc;
 mod special;
@@ -52,6 +54,7 @@ pub use exact::{
 pub use gof::{binomial_ci, binomial_tail, ks_uniform};
 pub use image::{linf, psnr, ssim};
 pub use multiple::holm;
+pub use paired::{paired_mean_difference, paired_proportion_difference, paired_rate_difference, wilson_ci, PairedDifference};
 pub use roc::{
     auroc, auroc_bootstrap_ci, calibrate_threshold, confusion, order_statistic_threshold,
     roc_curve, tpr_at_fpr, Confusion, OrderStatisticThreshold, RocPoint,

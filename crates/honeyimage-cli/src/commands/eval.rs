@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use honeyimage::config::SweepParameter;
+use honeyimage::eval::sweep::{evaluate_sweep, SweepResults};
 use honeyimage::eval::{evaluate, ArchSpec, EvalConfig, EvalEvent, EvalResults};
 use honeyimage::protect::ProtectEvent;
 use honeyimage::TrainEvent;
@@ -81,6 +83,17 @@ pub fn settings(args: &Settings) -> Result<EvalConfig> {
         config.archs = config.archs.into_iter().map(|a| ArchSpec { seeds: (0..s).collect(), ..a }).collect();
     }
     config.validate()?;
+    if let Some(sweep) = &config.sweep {
+        let flag = match sweep.parameter {
+            SweepParameter::Count => args.count.is_some().then_some("--count"),
+            SweepParameter::PrivateSize => args.private_size.is_some().then_some("--private-size"),
+            SweepParameter::Epochs => args.epochs.is_some().then_some("--epochs"),
+        };
+        if let Some(flag) = flag {
+            anyhow::bail!("{flag} conflicts with the configuration's sweep over {}", sweep.parameter.as_str());
+        }
+        honeyimage::eval::sweep::of(&config)?;
+    }
     Ok(config)
 }
 
@@ -152,13 +165,43 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         return super::eval_jobs::run(c, ui);
     }
     let (config, out) = (settings(&args.settings)?, args.settings.out());
-    let results = if args.jobs > 1 {
-        super::eval_jobs::run_local(&config, out, args.jobs as usize, ui)?
-    } else {
-        in_process(&config, out, ui)?
+    let jobs = args.jobs as usize;
+    let run_point = |config: &EvalConfig, out: &std::path::Path| -> Result<EvalResults> {
+        if jobs > 1 {
+            super::eval_jobs::run_local(config, out, jobs, ui)
+        } else {
+            in_process(config, out, ui)
+        }
     };
-    print_summary(&results, out);
+    if config.sweep.is_some() {
+        let sweep = evaluate_sweep(&config, out, &mut |c, o| {
+            ui.status(format!("sweep point: {}", o.display()));
+            run_point(c, o).map_err(|e| honeyimage::Error::invalid("sweep point", format!("{}: {e:#}", o.display())))
+        })?;
+        print_sweep(&sweep, out);
+    } else {
+        print_summary(&run_point(&config, out)?, out);
+    }
     Ok(ExitStatus::Success)
+}
+
+/// One line per (point, recipe, method), then HoneyImage's paired differences.
+fn print_sweep(s: &SweepResults, out: &std::path::Path) {
+    println!("{:>8} {:<14} {:<18} {:>8} {:>9} {:>7}", s.parameter, "recipe", "method", "flagged", "median p", "clean+");
+    for p in &s.points {
+        for r in &p.rows {
+            let recipe = if r.attack.is_empty() { "plain" } else { &r.attack };
+            println!("{:>8} {:<14} {:<18} {:>8} {:>9.2e} {:>7}", p.value, recipe, r.method, format!("{}/{}", r.flagged, r.infringing), r.median_p, format!("{}/{}", r.clean_flagged, r.clean));
+        }
+        for d in &p.paired {
+            let recipe = if d.attack.is_empty() { "plain" } else { &d.attack };
+            println!(
+                "{:>8} {:<14} honeyimage - {}: TPR {:+.2} [{:+.2}, {:+.2}], -log10 p {:+.2} [{:+.2}, {:+.2}] over {} pairs",
+                p.value, recipe, d.baseline, d.tpr_difference, d.tpr_ci.0, d.tpr_ci.1, d.log_p_difference, d.log_p_ci.0, d.log_p_ci.1, d.pairs
+            );
+        }
+    }
+    println!("power curves: {}", out.join("sweep.html").display());
 }
 
 /// The whole evaluation in this process, with a progress bar.

@@ -159,3 +159,92 @@ kind = "labels-only"
     assert!(csv.lines().next().unwrap().contains("attack"));
     assert!(csv.contains("jpeg-q75"));
 }
+
+/// A sweep over N with two tiny points: each point is an ordinary run
+/// folder, the summary agrees with the points' own results, the page links
+/// them, a rerun reuses everything, and a sweep is refused where one
+/// evaluation is meant.
+#[test]
+fn a_sweep_over_n_runs_one_evaluation_per_value_and_pairs_the_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+data = "{FMNIST}"
+private_size = 600
+test_limit = 200
+curve_epochs = []
+minus_honey = false
+[protect]
+steps = 4
+random_baseline = false
+[protect.proxy_train]
+epochs = 2
+[suspect_train]
+epochs = 4
+[[archs]]
+arch = "small-cnn"
+seeds = [0]
+[baselines]
+random_pgd = false
+badnets = false
+hard_unperturbed = true
+[[attacks]]
+kind = "augment"
+crop_padding = 2
+flip = true
+[sweep]
+parameter = "count"
+values = [16, 8]
+"#
+        ),
+    )
+    .unwrap();
+    let (cfg_s, out) = (cfg.to_str().unwrap(), dir.path().join("run"));
+    let o = run(&["eval", "--config", cfg_s, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("honeyimage - hard-unperturbed: TPR"), "{}", stdout(&o));
+    let read = |p: &std::path::Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let sweep = read(&out.join("sweep.json"));
+    let points = sweep["points"].as_array().unwrap();
+    // Run as listed (16 first), summarised in order of the value.
+    assert_eq!(points.iter().map(|p| p["value"].as_u64().unwrap()).collect::<Vec<_>>(), [8, 16]);
+    for p in points {
+        let run_dir = out.join(p["run"].as_str().unwrap());
+        let r = read(&run_dir.join("results.json"));
+        assert_eq!(r["config"]["protect"]["count"], p["value"], "the point ran with its own N");
+        // Plain and crop + flip, for both methods, each with one infringing suspect.
+        let rows = p["rows"].as_array().unwrap();
+        let recipes: Vec<(&str, &str)> = rows.iter().map(|r| (r["attack"].as_str().unwrap(), r["method"].as_str().unwrap())).collect();
+        assert_eq!(recipes, [("", "honeyimage"), ("", "hard-unperturbed"), ("crop2-flip", "honeyimage"), ("crop2-flip", "hard-unperturbed")]);
+        for row in rows {
+            let own = r["suspects"].as_array().unwrap().iter().find(|s| s["method"] == row["method"] && s["role"] == "infringing" && s["attack"].as_str().unwrap_or("") == row["attack"].as_str().unwrap()).unwrap();
+            assert_eq!(row["median_p"], own["p_value"], "one suspect: its p-value is the median");
+            assert_eq!((row["infringing"].as_u64(), row["clean"].as_u64()), (Some(1), Some(1)));
+        }
+        let paired = p["paired"].as_array().unwrap();
+        assert_eq!(paired.len(), 2);
+        assert!(paired.iter().all(|d| d["pairs"] == 1 && d["baseline"] == "hard-unperturbed"));
+        assert!(p["stealth"]["ssim_mean"].as_f64().unwrap() > 0.9);
+    }
+    let html = std::fs::read_to_string(out.join("sweep.html")).unwrap();
+    assert!(html.contains("points/count-16/report.html") && html.contains("Suspects trained with crop2-flip"));
+    assert!(!html.contains("could not be drawn"));
+
+    // Rerun: every point cached, the same summary.
+    let t = std::time::Instant::now();
+    let o = run(&["eval", "--config", cfg_s, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t.elapsed().as_secs() < 60, "rerun took {:?}", t.elapsed());
+    assert_eq!(read(&out.join("sweep.json")), sweep);
+
+    // The swept parameter cannot also be set by a flag, and a sweep is not one plan.
+    let o = run(&["eval", "--config", cfg_s, "--out", out.to_str().unwrap(), "--count", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--count conflicts with the configuration's sweep over count"), "{}", stderr(&o));
+    let o = run(&["eval", "plan", "--config", cfg_s, "--out", dir.path().join("plan").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("sweeps count"), "{}", stderr(&o));
+}

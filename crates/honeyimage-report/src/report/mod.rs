@@ -33,6 +33,7 @@ mod plots;
 mod robustness;
 mod summary;
 mod suspects;
+pub mod sweep;
 
 use std::path::Path;
 

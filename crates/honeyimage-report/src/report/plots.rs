@@ -500,6 +500,89 @@ fn auroc_panel(area: Area<'_>, s: &CurveSeries) -> PlotResult {
     draw_legend(&mut chart, SeriesLabelPosition::LowerRight, false)
 }
 
+/// One series of a [`lines`] chart: points at the chart's categories (by
+/// index), each with an optional interval drawn as an error bar.
+pub(super) struct Line {
+    pub label: String,
+    pub color: RGBColor,
+    /// Thicker for the method the chart is about.
+    pub bold: bool,
+    pub points: Vec<(usize, f64, Option<(f64, f64)>)>,
+}
+
+/// A chart of method lines over the values of a swept parameter.
+pub(super) struct LineChart<'a> {
+    pub title: &'a str,
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    /// The parameter's values, shown evenly spaced.
+    pub categories: &'a [String],
+    pub lines: Vec<Line>,
+    /// A dashed horizontal reference (value, legend label).
+    pub reference: Option<(f64, &'a str)>,
+    /// The y range to show at least (data beyond it widens it).
+    pub y_span: (f64, f64),
+}
+
+impl LineChart<'_> {
+    fn y_range(&self) -> (f64, f64) {
+        let values = self.lines.iter().flat_map(|l| &l.points).flat_map(|&(_, y, ci)| {
+            let (lo, hi) = ci.unwrap_or((y, y));
+            [y, lo, hi]
+        });
+        let (lo, hi) = values
+            .chain(self.reference.map(|r| r.0))
+            .filter(|v| v.is_finite())
+            .fold(self.y_span, |(lo, hi), v| (lo.min(v), hi.max(v)));
+        // Room above the data for the legend in the upper-left corner.
+        let span = (hi - lo).max(1e-9);
+        (lo - span * 0.06, hi + span * 0.45)
+    }
+}
+
+/// Lines with markers and error bars over evenly spaced categories.
+pub(super) fn lines(area: Area<'_>, c: &LineChart<'_>) -> PlotResult {
+    let (y0, y1) = c.y_range();
+    let x1 = c.categories.len().max(1) as f64 - 0.5;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(14)
+        .caption(c.title, (FONT, 19))
+        .x_label_area_size(48)
+        .y_label_area_size(58)
+        .build_cartesian_2d(-0.5f64..x1, y0..y1)?;
+    let x_fmt = |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 {
+            c.categories.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let y_fmt = |v: &f64| trim_num(*v);
+    let axes = Axes { x_desc: c.x_desc, y_desc: c.y_desc, x_fmt: &x_fmt, y_fmt: &y_fmt, text: (16, 15), ticks: Some((c.categories.len() * 2 + 1, 6)), x_grid: false };
+    draw_mesh(&mut chart, &axes)?;
+    if let Some((y, label)) = c.reference {
+        chart
+            .draw_series(DashedLineSeries::new(vec![(-0.5, y), (x1, y)], 5, 4, INK.stroke_width(1)))?
+            .label(label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], INK.stroke_width(1)));
+    }
+    let n = c.lines.len().max(1) as f64;
+    for (k, l) in c.lines.iter().enumerate() {
+        // Lines side by side within a category, so error bars do not overlap.
+        let dx = (k as f64 - (n - 1.0) / 2.0) * 0.06;
+        let pts: Vec<(f64, f64)> = l.points.iter().filter(|p| p.1.is_finite()).map(|&(i, y, _)| (i as f64 + dx, y)).collect();
+        labelled_line(&mut chart, pts.clone(), (l.color, if l.bold { 4 } else { 2 }), l.label.clone(), 18)?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, l.color.filled())))?;
+        let bars = l.points.iter().filter_map(|&(i, y, ci)| {
+            let (lo, hi) = ci?;
+            (y.is_finite() && lo.is_finite() && hi.is_finite()).then(|| ErrorBar::new_vertical(i as f64 + dx, lo, y, hi, l.color.stroke_width(2), 8))
+        });
+        chart.draw_series(bars)?;
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, false)
+}
+
 /// The QQ plot's series, in log10 units on both axes: observed clean
 /// p-values against the expected quantiles of U(0, 1).
 pub(super) struct QqSeries {

@@ -95,6 +95,51 @@ pub struct EvalConfig {
     pub attacks: Vec<Attack>,
     /// Seeds per architecture (the first ones) that go through each attack.
     pub attack_seeds: usize,
+    /// Power curves: one evaluation per value of a parameter (see `eval::sweep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
+}
+
+/// The parameter a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepParameter {
+    /// N, the number of HoneyImages (`protect.count`).
+    Count,
+    /// The private set's size (`private_size`).
+    PrivateSize,
+    /// The suspects' training length (`suspect_train.epochs`).
+    Epochs,
+}
+
+impl SweepParameter {
+    /// The name in configuration files and run folders.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepParameter::Count => "count",
+            SweepParameter::PrivateSize => "private_size",
+            SweepParameter::Epochs => "epochs",
+        }
+    }
+
+    /// What it means, for axes and headings.
+    pub fn label(self) -> &'static str {
+        match self {
+            SweepParameter::Count => "N (marked samples)",
+            SweepParameter::PrivateSize => "private set size",
+            SweepParameter::Epochs => "suspect training epochs",
+        }
+    }
+}
+
+/// Power curves: the same experiment at each value of one parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// The parameter varied.
+    pub parameter: SweepParameter,
+    /// Its values, in the order they run (the summary sorts them).
+    pub values: Vec<usize>,
 }
 
 /// A suspect model that the evaluation does not train.
@@ -144,6 +189,7 @@ impl Default for EvalConfig {
             external_clean: Vec::new(),
             attacks: Vec::new(),
             attack_seeds: 1,
+            sweep: None,
         }
     }
 }
@@ -156,6 +202,17 @@ impl EvalConfig {
         (&self.data, self.format, self.private_size, self.test_limit, self.seed, self.alpha, &self.protect, &self.suspect_train, &self.curve_epochs)
             == (&other.data, other.format, other.private_size, other.test_limit, other.seed, other.alpha, &other.protect, &other.suspect_train, &other.curve_epochs)
             && self.baselines.badnets_config == other.baselines.badnets_config
+    }
+
+    /// Refuses a sweep where one evaluation is meant.
+    pub fn single(&self) -> Result<()> {
+        match &self.sweep {
+            Some(s) => Err(Error::invalid(
+                "sweep",
+                format!("this configuration sweeps {} over {:?}: `honeyimage eval --config FILE --out RUN` runs one evaluation per value (eval::sweep)", s.parameter.as_str(), s.values),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Checks the configuration before anything runs.

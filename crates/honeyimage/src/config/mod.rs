@@ -9,7 +9,7 @@ mod train;
 mod verify;
 
 pub use attack::{Attack, AttackFamily};
-pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel};
+pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel, Sweep, SweepParameter};
 pub use model::{Arch, ModelConfig};
 pub use protect::{Eot, ProtectConfig, Selection};
 pub use train::TrainConfig;

@@ -186,6 +186,7 @@ fn plan_path(run_dir: &Path) -> PathBuf {
 
 /// Checks `config`, binds the run folder to it and writes `plan.json`.
 pub fn write_plan(config: &EvalConfig, run_dir: &Path) -> Result<JobPlan> {
+    config.single()?;
     config.validate()?;
     super::bind_run_dir(config, run_dir)?;
     let plan = build(config);

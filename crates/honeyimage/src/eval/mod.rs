@@ -16,6 +16,7 @@
 //! | the robustness attacks | [`attacks`] |
 //! | per-method metrics, stealth, curve | [`summary`] |
 //! | the run as jobs for a cluster | [`jobs`], [`schedule`], [`cluster`] |
+//! | power curves: one run per value of a parameter | [`sweep`] |
 //!
 //! The results types and the report live in `honeyimage-report`, which
 //! builds without libtorch.
@@ -28,6 +29,7 @@ pub mod releases;
 pub mod schedule;
 pub mod summary;
 pub mod suspects;
+pub mod sweep;
 
 use std::path::Path;
 use std::time::Instant;
@@ -93,6 +95,7 @@ fn write_outputs(results: &EvalResults, run_dir: &Path) -> Result<()> {
 
 /// Runs (or resumes) an evaluation into `run_dir`.
 pub fn evaluate(config: &EvalConfig, run_dir: &Path, on_event: &mut dyn FnMut(EvalEvent)) -> Result<EvalResults> {
+    config.single()?;
     config.validate()?;
     let started = Instant::now();
     let device = crate::default_device();
