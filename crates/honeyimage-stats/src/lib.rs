@@ -47,7 +47,7 @@ mod special;
 pub mod tests;
 
 pub use exact::{
-    monte_carlo_permutation, rank_sum_exact, rank_sum_test, stratified_rank_sum_exact,
+    monte_carlo_permutation, rank_sum_exact, rank_sum_test, smallest_rank_sum_p, stratified_rank_sum_exact,
     stratified_rank_sum_test, PValueMethod, PermutationStatistic, PermutationTestResult,
     EXACT_MAX_WORK,
 };

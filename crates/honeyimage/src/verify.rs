@@ -87,6 +87,35 @@ pub struct Verdict {
     pub losses_released: Vec<f64>,
     /// Per-sample suspect losses on W, in key order.
     pub losses_withheld: Vec<f64>,
+    /// The smallest p-value this key's test can give at all (see
+    /// [`smallest_p_value`]); at or above `alpha`, no suspect can be flagged.
+    #[serde(default)]
+    pub smallest_p: f64,
+}
+
+/// The smallest p-value of the exact test for R and W of these per-class
+/// sizes: within classes for a class-stratified split, pooled otherwise
+/// (and for Fisher's label-only test, which is pooled).
+pub fn smallest_p(split: RwSplit, released_per_class: &[usize], withheld_per_class: &[usize], label_only: bool) -> f64 {
+    if split == RwSplit::ClassStratified && !label_only {
+        let strata: Vec<(usize, usize)> = released_per_class.iter().zip(withheld_per_class).map(|(&r, &w)| (r, w)).collect();
+        honeyimage_stats::smallest_rank_sum_p(&strata)
+    } else {
+        honeyimage_stats::smallest_rank_sum_p(&[(released_per_class.iter().sum(), withheld_per_class.iter().sum())])
+    }
+}
+
+/// The smallest p-value `key` can give (its most extreme outcome: every
+/// released sample fitted better than every withheld one of its class).
+/// With ten classes and N = 10 (one pair per class) it is 2^-10 = 9.8e-4:
+/// barely below the default alpha of 0.001.
+pub fn smallest_p_value(key: &KeyBody, label_only: bool) -> f64 {
+    let per_class = |s: &[crate::key::KeySample]| {
+        let mut c = vec![0usize; key.dataset.class_names.len()];
+        s.iter().for_each(|x| c[x.label as usize] += 1);
+        c
+    };
+    smallest_p(key.split, &per_class(&key.released), &per_class(&key.withheld), label_only)
 }
 
 /// The order in which R and W are queried: all 2N samples shuffled together
@@ -296,6 +325,7 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
         commitment: crate::key::commitment(key).to_string(),
         losses_released: lr,
         losses_withheld: lw,
+        smallest_p: smallest_p_value(key, cfg.label_only),
     })
 }
 
@@ -336,6 +366,7 @@ fn label_only_verdict(key: &KeyBody, cfg: &VerifyConfig, lo: LabelOnly, suspect:
         commitment: crate::key::commitment(key).to_string(),
         losses_released: Vec::new(),
         losses_withheld: Vec::new(),
+        smallest_p: smallest_p_value(key, true),
     }
 }
 
@@ -370,5 +401,24 @@ mod view_tests {
         assert_eq!(view(&img, 2, 3, 1, (-1, 0, false)), [0, 0, 0, 1, 2, 3]);
         // RGB pixels move whole.
         assert_eq!(view(&[1, 2, 3, 4, 5, 6], 1, 2, 3, (0, 0, true)), [4, 5, 6, 1, 2, 3]);
+    }
+}
+
+#[cfg(test)]
+mod smallest_p_tests {
+    use super::{smallest_p, RwSplit};
+
+    #[test]
+    fn ten_pairs_in_ten_classes_barely_reach_the_default_alpha() {
+        let one = [1usize; 10];
+        let p = smallest_p(RwSplit::ClassStratified, &one, &one, false);
+        assert!((p - 1.0 / 1024.0).abs() < 1e-15 && p < 0.001);
+        // Five pairs cannot: 2^-5.
+        let five = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
+        assert!((smallest_p(RwSplit::ClassStratified, &five, &five, false) - 1.0 / 32.0).abs() < 1e-15);
+        // Pooled (a class-blind key, or Fisher's label-only test): 1 / C(20, 10).
+        for (split, label_only) in [(RwSplit::ClassBlind, false), (RwSplit::ClassStratified, true)] {
+            assert!((smallest_p(split, &one, &one, label_only) * 184_756.0 - 1.0).abs() < 1e-9);
+        }
     }
 }

@@ -83,6 +83,8 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
                 "split": k.split.as_str(),
                 "commitment": honeyimage::key::commitment(&k).to_string(),
                 "recipient": k.recipient,
+                "smallest_p": honeyimage::verify::smallest_p_value(&k, false),
+                "smallest_p_label_only": honeyimage::verify::smallest_p_value(&k, true),
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -92,6 +94,7 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
                 println!("  release  {} samples, fingerprint {}", k.release.samples, k.release.fingerprint);
                 println!("  {} HoneyImages released, {} withheld controls ({} split), epsilon {}/255", k.released.len(), k.withheld.len(), k.split, k.params.epsilon);
                 println!("  commitment {}", honeyimage::key::commitment(&k));
+                println!("  smallest p-value verify can give: {:.2e} ({:.2e} label-only)", info["smallest_p"].as_f64().unwrap_or(f64::NAN), info["smallest_p_label_only"].as_f64().unwrap_or(f64::NAN));
                 if let Some(r) = &k.recipient {
                     println!("  recipient {r} (one of the per-recipient releases of `protect --recipients`)");
                 }

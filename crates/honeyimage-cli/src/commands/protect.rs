@@ -196,6 +196,12 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     };
     forget_work(&work, passphrase.is_some(), ui)?;
     let s = &outcome.summary;
+    // protect always splits R and W within classes.
+    let smallest = honeyimage::verify::smallest_p(honeyimage::key::RwSplit::ClassStratified, &s.released_class_counts, &s.withheld_class_counts, false);
+    let alpha = honeyimage::verify::VerifyConfig::default().alpha;
+    if smallest >= alpha {
+        eprintln!("warning: with N = {} the exact test cannot give a p-value below {smallest:.2e}, not below verify's alpha {alpha}: no suspect could be flagged; use a larger --count", s.count);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(s)?);
         return Ok(ExitStatus::Success);
@@ -203,6 +209,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
     println!("released {} HoneyImages in {} and withheld {} controls; key {}", s.count, args.out.display(), s.count, args.key.display());
     println!("  class counts  R {:?}", s.released_class_counts);
     println!("                W {:?}", s.withheld_class_counts);
+    println!("  smallest p-value verify can give with this key: {smallest:.2e}");
     println!("  L-inf {} (budget {}), PSNR mean {:.1} dB, SSIM mean {:.4} min {:.4}", s.linf_max, config.epsilon, s.psnr_mean, s.ssim_mean, s.ssim_min);
     println!("  proxy accuracy on held-out folds {:?}", s.proxy_fold_accuracy.iter().map(|a| format!("{a:.3}")).collect::<Vec<_>>());
     println!("  loss gap out-in on hard candidates: {:.3} before, {:.3} after optimisation", s.gap_before, s.gap_after);

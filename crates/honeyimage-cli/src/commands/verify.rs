@@ -114,7 +114,10 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
             v.n_withheld,
             v.queries
         );
-        println!("test: {}", v.method);
+        println!("test: {} (smallest p this key can give: {:.2e})", v.method, v.smallest_p);
+        if v.smallest_p >= v.alpha {
+            eprintln!("warning: this key's test cannot give a p-value below {:.2e}, not below alpha {}: no suspect can be flagged; protect with a larger --count", v.smallest_p, v.alpha);
+        }
         if let Some((requests, seconds)) = traffic {
             println!("http: {requests} requests, {seconds:.2} s");
         }

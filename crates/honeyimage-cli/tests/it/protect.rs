@@ -130,6 +130,12 @@ fn check_colour_release(data: &std::path::Path, dir: &std::path::Path, format: &
     ]);
     assert!(o.status.success(), "{format}: {}", stderr(&o));
     let k = honeyimage::key::load(&key).unwrap();
+    // A key too small to ever reach verify's alpha is announced, and key
+    // info tells the smallest p-value any key can give.
+    let smallest = honeyimage::verify::smallest_p_value(&k, false);
+    assert_eq!(stderr(&o).contains("no suspect could be flagged"), smallest >= 0.001, "{format}: smallest p {smallest}: {}", stderr(&o));
+    let info: serde_json::Value = serde_json::from_slice(&run(&["key", "info", "--key", key.to_str().unwrap(), "--json"]).stdout).unwrap();
+    assert_eq!(info["smallest_p"].as_f64(), Some(smallest));
     let src = DataSource::open(&out, None).unwrap();
     assert_eq!(src.format().to_string(), format);
     let orig = DataSource::open(data, None).unwrap().load(Split::Train).unwrap();

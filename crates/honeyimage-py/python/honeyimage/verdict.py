@@ -40,6 +40,9 @@ class Verdict:
     """The key's public commitment, so anyone can check which key was used."""
     losses_released: List[float] = field(repr=False)
     losses_withheld: List[float] = field(repr=False)
+    smallest_p: float = float("nan")
+    """The smallest p-value this key's test can give at all; at or above
+    ``alpha`` no suspect can be flagged (protect with a larger N)."""
 
     @classmethod
     def from_json(cls, text: str) -> "Verdict":
