@@ -8,12 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use crate::domain::{Method, Role};
 
 /// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
-fn nan_or_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+pub(crate) fn nan_or_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A pair such as a confidence interval, with `null` halves read back as NaN.
-fn nan_or_f64_pair<'de, D: Deserializer<'de>>(d: D) -> Result<(f64, f64), D::Error> {
+pub(crate) fn nan_or_f64_pair<'de, D: Deserializer<'de>>(d: D) -> Result<(f64, f64), D::Error> {
     let (lo, hi) = <(Option<f64>, Option<f64>)>::deserialize(d)?;
     Ok((lo.unwrap_or(f64::NAN), hi.unwrap_or(f64::NAN)))
 }

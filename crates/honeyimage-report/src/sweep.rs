@@ -7,19 +7,10 @@
 //! for every baseline (same architecture, seed and attack); the paired
 //! difference with its interval is the comparison the method has to win.
 //! Plain data, written to `sweep.json` and drawn by [`crate::report::sweep`].
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use crate::results::{EvalResults, Stealth, SuspectResult};
+use crate::results::{nan_or_f64, nan_or_f64_pair, EvalResults, Stealth, SuspectResult};
 use crate::{Method, Role};
-
-fn nan_or_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-fn nan_or_f64_pair<'de, D: Deserializer<'de>>(d: D) -> Result<(f64, f64), D::Error> {
-    let (lo, hi) = <(Option<f64>, Option<f64>)>::deserialize(d)?;
-    Ok((lo.unwrap_or(f64::NAN), hi.unwrap_or(f64::NAN)))
-}
 
 /// Confidence level of every interval of a sweep.
 pub const LEVEL: f64 = 0.95;
