@@ -163,8 +163,9 @@ fn paired_row(r: &EvalResults, baseline: Method, attack: &str) -> Option<PairedR
     let (hv, bv): (Vec<bool>, Vec<bool>) = pairs.iter().map(|(h, b)| (h.verdict, b.verdict)).unzip();
     let (hs, bs): (Vec<f64>, Vec<f64>) = pairs.iter().map(|(h, b)| (strength(h.p_value), strength(b.p_value))).unzip();
     let tpr = honeyimage_stats::paired_rate_difference(&hv, &bv, LEVEL).ok()?;
+    // The interval needs two pairs; the difference is there with one.
     let log_p = honeyimage_stats::paired_mean_difference(&hs, &bs, LEVEL).ok();
-    let log_p_difference = hs.iter().zip(&bs).map(|(h, b)| h - b).sum::<f64>() / pairs.len() as f64;
+    let log_p_difference = log_p.map_or_else(|| hs[0] - bs[0], |d| d.difference);
     Some(PairedRow {
         attack: attack.to_string(),
         baseline,
@@ -176,16 +177,21 @@ fn paired_row(r: &EvalResults, baseline: Method, attack: &str) -> Option<PairedR
     })
 }
 
-/// The recipes of a run: plain training, then each attack in the order the
-/// configuration lists them.
-fn recipes(r: &EvalResults) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for s in &r.suspects {
-        if !out.contains(&s.attack) {
-            out.push(s.attack.clone());
+/// The distinct items, in the order first seen.
+fn first_seen<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for x in items {
+        if !out.contains(&x) {
+            out.push(x);
         }
     }
     out
+}
+
+/// The recipes of a run: plain training, then each attack in the order the
+/// configuration lists them.
+fn recipes(r: &EvalResults) -> Vec<String> {
+    first_seen(std::iter::once(String::new()).chain(r.suspects.iter().map(|s| s.attack.clone())))
 }
 
 /// Summarises one point's evaluation.
@@ -203,24 +209,12 @@ pub fn summarise_point(value: usize, run: String, r: &EvalResults) -> SweepPoint
 impl SweepResults {
     /// Every recipe of the sweep (plain first), in the order first seen.
     pub fn recipes(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for row in self.points.iter().flat_map(|p| &p.rows) {
-            if !out.contains(&row.attack) {
-                out.push(row.attack.clone());
-            }
-        }
-        out
+        first_seen(self.points.iter().flat_map(|p| &p.rows).map(|r| r.attack.clone()))
     }
 
     /// Every method of the sweep, HoneyImage first.
     pub fn methods(&self) -> Vec<Method> {
-        let mut out: Vec<Method> = Vec::new();
-        for row in self.points.iter().flat_map(|p| &p.rows) {
-            if !out.contains(&row.method) {
-                out.push(row.method);
-            }
-        }
-        out
+        first_seen(self.points.iter().flat_map(|p| &p.rows).map(|r| r.method))
     }
 }
 

@@ -118,42 +118,12 @@ fn significance(p: f64) -> f64 {
 fn recipe_section(s: &SweepResults, recipe: &str) -> Markup {
     let cats = categories(s);
     let thr = (s.alpha > 0.0 && s.alpha < 1.0).then(|| -s.alpha.log10());
-    let median = LineChart {
-        title: "Median significance of infringing suspects",
-        x_desc: &s.label,
-        y_desc: "−log10 median p",
-        categories: &cats,
-        lines: method_lines(s, recipe, |r| (significance(r.median_p), None)),
-        reference: thr.map(|t| (t, "α threshold")),
-        y_span: (0.0, 1.0),
-    };
-    let tpr = LineChart {
-        title: "TPR at α (95% Wilson interval)",
-        x_desc: &s.label,
-        y_desc: "TPR",
-        categories: &cats,
-        lines: method_lines(s, recipe, |r| (r.tpr, Some(r.tpr_ci))),
-        reference: None,
-        y_span: (0.0, 1.0),
-    };
-    let d_tpr = LineChart {
-        title: "HoneyImage minus baseline: TPR (paired)",
-        x_desc: &s.label,
-        y_desc: "TPR difference",
-        categories: &cats,
-        lines: paired_lines(s, recipe, |d| (d.tpr_difference, d.tpr_ci)),
-        reference: Some((0.0, "no difference")),
-        y_span: (-0.2, 0.2),
-    };
-    let d_log = LineChart {
-        title: "HoneyImage minus baseline: −log10 p (paired mean)",
-        x_desc: &s.label,
-        y_desc: "difference of −log10 p",
-        categories: &cats,
-        lines: paired_lines(s, recipe, |d| (d.log_p_difference, d.log_p_ci)),
-        reference: Some((0.0, "no difference")),
-        y_span: (-1.0, 1.0),
-    };
+    let chart = |title, y_desc, lines, reference, y_span| LineChart { title, x_desc: &s.label, y_desc, categories: &cats, lines, reference, y_span };
+    let no_difference = Some((0.0, "no difference"));
+    let median = chart("Median significance of infringing suspects", "−log10 median p", method_lines(s, recipe, |r| (significance(r.median_p), None)), thr.map(|t| (t, "α threshold")), (0.0, 1.0));
+    let tpr = chart("TPR at α (95% Wilson interval)", "TPR", method_lines(s, recipe, |r| (r.tpr, Some(r.tpr_ci))), None, (0.0, 1.0));
+    let d_tpr = chart("HoneyImage minus baseline: TPR (paired)", "TPR difference", paired_lines(s, recipe, |d| (d.tpr_difference, d.tpr_ci)), no_difference, (-0.2, 0.2));
+    let d_log = chart("HoneyImage minus baseline: −log10 p (paired mean)", "difference of −log10 p", paired_lines(s, recipe, |d| (d.log_p_difference, d.log_p_ci)), no_difference, (-1.0, 1.0));
     let pair = |a: LineChart<'_>, b: LineChart<'_>| {
         plots::svg((1060, 380), |area| {
             let w = area.dim_in_pixel().0;
