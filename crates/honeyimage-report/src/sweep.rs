@@ -6,6 +6,8 @@
 //! suspects their seeds, so each infringing suspect of HoneyImage has a twin
 //! for every baseline (same architecture, seed and attack); the paired
 //! difference with its interval is the comparison the method has to win.
+//! A point may pool several evaluations, one per key (protection seed):
+//! twins are then paired within each key's evaluation.
 //! Plain data, written to `sweep.json` and drawn by [`crate::report::sweep`].
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +38,11 @@ pub struct SweepResults {
 pub struct SweepPoint {
     /// The parameter's value.
     pub value: usize,
-    /// The point's run folder, relative to the sweep's.
+    /// The point's run folder (its first key's), relative to the sweep's.
     pub run: String,
+    /// Keys (independent protections) pooled at this point.
+    #[serde(default = "one")]
+    pub keys: usize,
     /// Stealthiness of the HoneyImages at this point.
     pub stealth: Stealth,
     /// One row per (attack, method), plain training (attack "") first.
@@ -103,6 +108,10 @@ pub struct PairedRow {
     pub log_p_ci: (f64, f64),
 }
 
+fn one() -> usize {
+    1
+}
+
 /// -log10 p, capped where p underflows to 0 (the exact test never returns
 /// 0, but a stored result might).
 fn strength(p: f64) -> f64 {
@@ -120,19 +129,24 @@ fn mean(x: impl Iterator<Item = f64>) -> f64 {
 
 /// The main key's judgements of one method on one recipe, with a p-value.
 fn judged<'a>(r: &'a EvalResults, method: Method, attack: &'a str, clean: bool) -> impl Iterator<Item = &'a SuspectResult> + 'a {
-    r.suspects.iter().filter(move |s| {
+    judged_in(std::slice::from_ref(r), method, attack, clean)
+}
+
+/// [`judged`] over several evaluations (a point's keys).
+fn judged_in<'a>(rs: &'a [EvalResults], method: Method, attack: &'a str, clean: bool) -> impl Iterator<Item = &'a SuspectResult> + 'a {
+    rs.iter().flat_map(|r| &r.suspects).filter(move |s| {
         s.is_main_key() && s.method == method && s.attack == attack && s.p_value.is_finite() && (if clean { s.role.is_clean() } else { s.role == Role::Infringing })
     })
 }
 
-fn power_row(r: &EvalResults, method: Method, attack: &str) -> Option<PowerRow> {
-    let inf: Vec<&SuspectResult> = judged(r, method, attack, false).collect();
+fn power_row(r: &[EvalResults], method: Method, attack: &str) -> Option<PowerRow> {
+    let inf: Vec<&SuspectResult> = judged_in(r, method, attack, false).collect();
     if inf.is_empty() {
         return None;
     }
     let flagged = inf.iter().filter(|s| s.verdict).count();
     let ps: Vec<f64> = inf.iter().map(|s| s.p_value).collect();
-    let clean: Vec<&SuspectResult> = judged(r, method, attack, true).collect();
+    let clean: Vec<&SuspectResult> = judged_in(r, method, attack, true).collect();
     Some(PowerRow {
         method,
         attack: attack.to_string(),
@@ -155,8 +169,8 @@ fn twins<'a>(r: &'a EvalResults, baseline: Method, attack: &'a str) -> Vec<(&'a 
         .collect()
 }
 
-fn paired_row(r: &EvalResults, baseline: Method, attack: &str) -> Option<PairedRow> {
-    let pairs = twins(r, baseline, attack);
+fn paired_row(r: &[EvalResults], baseline: Method, attack: &str) -> Option<PairedRow> {
+    let pairs: Vec<_> = r.iter().flat_map(|k| twins(k, baseline, attack)).collect();
     if pairs.is_empty() {
         return None;
     }
@@ -194,16 +208,20 @@ fn recipes(r: &EvalResults) -> Vec<String> {
     first_seen(std::iter::once(String::new()).chain(r.suspects.iter().map(|s| s.attack.clone())))
 }
 
-/// Summarises one point's evaluation.
-pub fn summarise_point(value: usize, run: String, r: &EvalResults) -> SweepPoint {
-    let methods: Vec<Method> = r.methods.iter().map(|m| m.method).collect();
-    let recipes = recipes(r);
+/// Summarises one point's evaluations, one per key (at least one): each
+/// method's suspects pooled over the keys, twins paired within a key.
+/// The stealth is the first key's.
+pub fn summarise_point(value: usize, run: String, keys: &[EvalResults]) -> SweepPoint {
+    let r = keys;
+    let methods: Vec<Method> = first_seen(r.iter().flat_map(|k| &k.methods).map(|m| m.method));
+    let recipes = first_seen(r.iter().flat_map(recipes));
     let rows = recipes.iter().flat_map(|a| methods.iter().filter_map(move |&m| power_row(r, m, a))).collect();
     let paired = recipes
         .iter()
         .flat_map(|a| methods.iter().filter(|&&m| m != Method::HoneyImage).filter_map(move |&m| paired_row(r, m, a)))
         .collect();
-    SweepPoint { value, run, stealth: r.stealth.clone(), rows, paired }
+    let stealth = r.first().map(|k| k.stealth.clone()).expect("a point has at least one key");
+    SweepPoint { value, run, keys: r.len(), stealth, rows, paired }
 }
 
 impl SweepResults {
@@ -247,7 +265,7 @@ mod tests {
 
     #[test]
     fn rows_count_the_main_keys_suspects_per_recipe() {
-        let p = summarise_point(50, "points/count-50".into(), &run());
+        let p = summarise_point(50, "points/count-50".into(), &[run()]);
         let plain_h = &p.rows[0];
         assert_eq!((plain_h.method, plain_h.attack.as_str(), plain_h.infringing, plain_h.flagged, plain_h.clean, plain_h.clean_flagged), (Method::HoneyImage, "", 2, 2, 1, 0));
         assert!((plain_h.median_p - 5.5e-6).abs() < 1e-12 && plain_h.tpr == 1.0 && plain_h.tpr_ci.0 < 1.0);
@@ -259,7 +277,7 @@ mod tests {
 
     #[test]
     fn paired_rows_subtract_the_twin_of_each_suspect() {
-        let p = summarise_point(50, "x".into(), &run());
+        let p = summarise_point(50, "x".into(), &[run()]);
         let plain = &p.paired[0];
         assert_eq!((plain.baseline, plain.pairs, plain.attack.as_str()), (Method::HardUnperturbed, 2, ""));
         assert!((plain.tpr_difference - 0.5).abs() < 1e-12 && plain.tpr_ci.0 < 0.5 && plain.tpr_ci.1 > 0.5);
@@ -271,8 +289,25 @@ mod tests {
     }
 
     #[test]
+    fn keys_pool_their_suspects_and_pair_twins_only_within_a_key() {
+        let (h, u) = (Method::HoneyImage, Method::HardUnperturbed);
+        let mut other = results(vec![s(h, Role::Infringing, 0, 1e-2, ""), s(u, Role::Infringing, 0, 1e-6, ""), s(h, Role::CleanDisjoint, 0, 1e-4, "")]);
+        other.methods = vec![crate::testutil::summary(h), crate::testutil::summary(u)];
+        let p = summarise_point(50, "points/count-50".into(), &[run(), other]);
+        assert_eq!(p.keys, 2);
+        let plain_h = &p.rows[0];
+        assert_eq!((plain_h.infringing, plain_h.flagged, plain_h.clean, plain_h.clean_flagged), (3, 2, 2, 1));
+        let plain = &p.paired[0];
+        // Key 0: +2 and +3; key 1: 2 - 6 = -4. Crossing keys would pair
+        // key 0's HoneyImage seed 0 with key 1's baseline seed 0.
+        assert_eq!(plain.pairs, 3);
+        assert!((plain.log_p_difference - 1.0 / 3.0).abs() < 1e-9, "{plain:?}");
+        assert!((plain.tpr_difference - 0.0).abs() < 1e-12, "{plain:?}");
+    }
+
+    #[test]
     fn a_sweep_round_trips_through_json_with_nan() {
-        let sweep = SweepResults { parameter: "count".into(), label: "N".into(), alpha: 0.001, config: serde_json::json!({}), points: vec![summarise_point(10, "x".into(), &run())] };
+        let sweep = SweepResults { parameter: "count".into(), label: "N".into(), alpha: 0.001, config: serde_json::json!({}), points: vec![summarise_point(10, "x".into(), &[run()])] };
         let back: SweepResults = serde_json::from_str(&serde_json::to_string(&sweep).unwrap()).unwrap();
         assert_eq!(back.points[0].rows, sweep.points[0].rows);
         assert!(back.points[0].paired[1].log_p_ci.0.is_nan());

@@ -188,3 +188,33 @@ fn no_perturb_releases_originals_and_eot_widens_the_gap_within_budget() {
     assert!(trace[trace.len() - 1] > trace[0], "EOT gap along the iterations {trace:?}");
     assert!(a.honey.mean_gap() > a.unperturbed.mean_gap(), "EOT {} vs unperturbed {}", a.honey.mean_gap(), a.unperturbed.mean_gap());
 }
+
+#[test]
+fn the_fit_objective_and_the_momentum_step_do_what_they_say() {
+    let cfg = config();
+    let f = fixture(&cfg);
+    let cands = candidates::choose(&f.hardness, &f.ds.labels, CLASSES, &cfg).unwrap();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let gap = optimise(&f, &cands, &cfg);
+
+    // Fit: the in-models' loss falls below the unperturbed run's, and the
+    // out-models are left far less adversarial than by the gap objective.
+    let fit = optimise(&f, &cands, &ProtectConfig { objective: honeyimage::config::Objective::Fit, ..cfg.clone() });
+    let (fit_in, base_in) = (mean(&fit.honey.in_loss), mean(&fit.unperturbed.in_loss));
+    assert!(fit_in < base_in, "fit in-loss {fit_in:.4} vs unperturbed {base_in:.4}: the step must lower it");
+    let (fit_out, gap_out) = (mean(&fit.honey.out_loss), mean(&gap.honey.out_loss));
+    assert!(fit_out < gap_out, "fit out-loss {fit_out:.4} vs gap objective's {gap_out:.4}");
+    assert_eq!(fit.unperturbed.images, gap.unperturbed.images, "the reference run does not depend on the objective");
+
+    // Momentum: deterministic, within the budget, other images than sign
+    // PGD, and it widens the gap.
+    let mom = ProtectConfig { step: honeyimage::config::Step::Momentum, ..cfg.clone() };
+    let (a, b) = (optimise(&f, &cands, &mom), optimise(&f, &cands, &mom));
+    assert_eq!(a.honey.images, b.honey.images, "momentum must be deterministic for a seed");
+    assert_ne!(a.honey.images, gap.honey.images);
+    for (&i, img) in a.honey.indices.iter().zip(&a.honey.images) {
+        let d = f.ds.image(i).iter().zip(img).map(|(&x, &y)| (x as i32 - y as i32).abs()).max().unwrap();
+        assert!(d <= 4, "sample {i}: pixel moved by {d}");
+    }
+    assert!(a.honey.mean_gap() > a.unperturbed.mean_gap() + 0.05, "momentum {} vs unperturbed {}", a.honey.mean_gap(), a.unperturbed.mean_gap());
+}

@@ -187,6 +187,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
 
 /// One line per (point, recipe, method), then HoneyImage's paired differences.
 fn print_sweep(s: &SweepResults, out: &std::path::Path) {
+    if let Some(k) = s.points.iter().map(|p| p.keys).max().filter(|&k| k > 1) {
+        println!("each point pools {k} keys; twins are paired within a key");
+    }
     println!("{:>8} {:<14} {:<18} {:>8} {:>9} {:>7}", s.parameter, "recipe", "method", "flagged", "median p", "clean+");
     for p in &s.points {
         for r in &p.rows {

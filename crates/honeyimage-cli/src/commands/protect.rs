@@ -92,13 +92,22 @@ pub struct Args {
     /// Release the hard samples unperturbed (zero distortion): verification
     /// rests on selection and the withheld twins alone. See RESULTS.md for
     /// when this is as strong as perturbing.
-    #[arg(long, conflicts_with = "eot")]
+    #[arg(long, conflicts_with_all = ["eot", "objective", "step"])]
     no_perturb: bool,
     /// Expectation over transformations: average each PGD step's loss gap
     /// over this many random crops (padding 2) and flips, and train the
     /// in-models with the same augmentation (for infringers who augment).
     #[arg(long)]
     eot: Option<usize>,
+    /// What each PGD step maximises: `gap` (the loss gap between out- and
+    /// in-models, the method) or `fit` (the in-models' loss only: easy to
+    /// fit for a model that trains on it, not adversarial to others).
+    #[arg(long, value_name = "gap|fit")]
+    objective: Option<honeyimage::config::Objective>,
+    /// How each outer iteration moves the perturbation: `sign` (PGD) or
+    /// `momentum` (MI-FGSM).
+    #[arg(long, value_name = "sign|momentum")]
+    step: Option<honeyimage::config::Step>,
     /// Master seed (also seeds the proxies' training).
     #[arg(long)]
     seed: Option<u64>,
@@ -142,6 +151,8 @@ fn settings(args: &Args) -> Result<ProtectConfig> {
     set(&mut c.skip_hardest, args.skip_hardest);
     set(&mut c.min_ssim, args.min_ssim);
     set(&mut c.num_classes, args.num_classes.map(Some));
+    set(&mut c.objective, args.objective);
+    set(&mut c.step, args.step);
     if args.no_baseline {
         c.random_baseline = false;
     }

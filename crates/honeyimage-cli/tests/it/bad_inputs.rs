@@ -582,6 +582,16 @@ const CASES: &[Case] = &[
         let d = idx_dir(&c.dir, &im, &lab, false);
         protect_with(&c.dir, &d, &["epsilon", "NaN"], &["--epsilon", "nan"])
     }},
+    Case { name: "protect --step adam", build: |c| {
+        let (im, lab) = good_idx();
+        let d = idx_dir(&c.dir, &im, &lab, false);
+        protect_with(&c.dir, &d, &["adam", "sign or momentum"], &["--step", "adam"])
+    }},
+    Case { name: "protect --no-perturb --objective fit", build: |c| {
+        let (im, lab) = good_idx();
+        let d = idx_dir(&c.dir, &im, &lab, false);
+        protect_with(&c.dir, &d, &["--no-perturb", "--objective"], &["--no-perturb", "--objective", "fit"])
+    }},
     Case { name: "protect --count not a number", build: |c| {
         let (im, lab) = good_idx();
         let d = idx_dir(&c.dir, &im, &lab, false);

@@ -25,6 +25,9 @@ pub fn render_sweep(s: &SweepResults) -> String {
                 h1 { (title) }
                 p.summary { (verdict_line(s)) }
                 p.meta { "α = " (alpha_str(s.alpha)) "; intervals are 95%: Wilson for a TPR, Newcombe's paired score interval for a TPR difference, t for a mean difference of −log" sub { "10" } " p. Paired: the same candidates, suspects of the same architecture and seed." }
+                @if let Some(k) = s.points.iter().map(|p| p.keys).max().filter(|&k| k > 1) {
+                    p.meta { "Each point pools up to " (k) " keys (independent protections: other proxies, candidates and R/W split; the same suspect recipes); twins are paired within a key." }
+                }
                 @for recipe in s.recipes() { (recipe_section(s, &recipe)) }
                 (stealth_section(s))
                 (tables(s))
@@ -154,7 +157,10 @@ fn stealth_section(s: &SweepResults) -> Markup {
                     td.num { (fnum(p.stealth.ssim_min, 4)) }
                     td.num { (fnum(p.stealth.psnr_mean, 1)) }
                     td.num { (p.stealth.linf_max) }
-                    td { a href=(format!("{}/report.html", p.run)) { (p.run) } }
+                    td {
+                        a href=(format!("{}/report.html", p.run)) { (p.run) }
+                        @if p.keys > 1 { " (first of " (p.keys) " keys; the others in " (p.run) "-key-J)" }
+                    }
                 } } }
             } }
         }
@@ -228,7 +234,7 @@ mod tests {
                 suspect("<script>c", Method::HoneyImage, Role::CleanDisjoint, false),
             ]);
             r.methods = vec![summary(Method::HoneyImage), summary(Method::HardUnperturbed)];
-            summarise_point(n, format!("points/count-{n}"), &r)
+            summarise_point(n, format!("points/count-{n}"), &[r])
         });
         SweepResults { parameter: "count".into(), label: "N <marked>".into(), alpha: 0.001, config: serde_json::json!({"k": "<b>"}), points: pts.collect() }
     }
@@ -243,6 +249,15 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 2);
         assert!(!html.contains("could not be drawn"));
         assert!(html.contains("HoneyImage minus Hard unperturbed: TPR +0.50"), "{}", verdict_line(&sweep()));
+        assert!(!html.contains("keys"), "a one-key sweep says nothing of keys");
+    }
+
+    #[test]
+    fn a_point_of_several_keys_says_so() {
+        let mut s = sweep();
+        s.points[1].keys = 3;
+        let html = render_sweep(&s);
+        assert!(html.contains("pools up to 3 keys") && html.contains("first of 3 keys"), "{html}");
     }
 
     #[test]

@@ -140,6 +140,22 @@ pub struct Sweep {
     pub parameter: SweepParameter,
     /// Its values, in the order they run (the summary sorts them).
     pub values: Vec<usize>,
+    /// Independent protections (keys) per point: key j protects with seed
+    /// `protect.seed + j` (other folds, proxies, candidates and R/W split)
+    /// and trains the same suspects on its release, so each point's power
+    /// averages over keys rather than resting on one split's luck.
+    #[serde(default = "Sweep::one_key", skip_serializing_if = "Sweep::is_one_key")]
+    pub keys: usize,
+}
+
+impl Sweep {
+    fn one_key() -> usize {
+        1
+    }
+
+    fn is_one_key(k: &usize) -> bool {
+        *k == 1
+    }
 }
 
 /// A suspect model that the evaluation does not train.

@@ -11,6 +11,6 @@ mod verify;
 pub use attack::{Attack, AttackFamily};
 pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel, Sweep, SweepParameter};
 pub use model::{Arch, ModelConfig};
-pub use protect::{Eot, ProtectConfig, Selection};
+pub use protect::{Eot, Objective, ProtectConfig, Selection, Step};
 pub use train::TrainConfig;
 pub use verify::{Tta, VerifyConfig};

@@ -21,6 +21,61 @@ pub enum Selection {
     HardAgreeing,
 }
 
+/// What each PGD step maximises (SPEC section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// The loss gap `CE(f_out) - CE(f_in)` (the method): adversarial to the
+    /// models that never saw the candidate, easy for those that did.
+    #[default]
+    Gap,
+    /// `-CE(f_in)` only (error-minimising noise, as in unlearnable
+    /// examples, used the other way round): the candidate is made easy to
+    /// fit for a model that trains on it, without being made adversarial
+    /// to one that does not. The out-models still measure the gap.
+    Fit,
+}
+
+/// How each outer iteration moves the perturbation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// A signed-gradient step of size alpha (PGD; the method).
+    #[default]
+    Sign,
+    /// A signed step along the running sum of the gradients, each
+    /// normalised per candidate by its mean absolute value (MI-FGSM, Dong
+    /// et al., CVPR 2018, decay 1): directions that stay steady while the
+    /// in-models move.
+    Momentum,
+}
+
+impl std::str::FromStr for Objective {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "gap" => Ok(Objective::Gap),
+            "fit" => Ok(Objective::Fit),
+            _ => Err(Error::invalid("objective", format!("{s:?}; expected gap or fit"))),
+        }
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sign" => Ok(Step::Sign),
+            "momentum" => Ok(Step::Momentum),
+            _ => Err(Error::invalid("step", format!("{s:?}; expected sign or momentum"))),
+        }
+    }
+}
+
+fn is_default<T: Default + PartialEq>(t: &T) -> bool {
+    *t == T::default()
+}
+
 /// Protection parameters; recorded in the key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -71,6 +126,12 @@ pub struct ProtectConfig {
     /// over the augmentations an infringer trains with (None: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eot: Option<Eot>,
+    /// What each PGD step maximises.
+    #[serde(skip_serializing_if = "is_default")]
+    pub objective: Objective,
+    /// How each outer iteration moves the perturbation.
+    #[serde(skip_serializing_if = "is_default")]
+    pub step: Step,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -120,6 +181,8 @@ impl Default for ProtectConfig {
             num_classes: None,
             perturb: true,
             eot: None,
+            objective: Objective::Gap,
+            step: Step::Sign,
         }
     }
 }
@@ -156,3 +219,34 @@ impl ProtectConfig {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_objective_and_step_leave_the_recorded_config_as_it_was() {
+        // Keys written before these options existed must read the same and
+        // new keys with the defaults must serialise the same bytes.
+        let json = serde_json::to_string(&ProtectConfig::default()).unwrap();
+        assert!(!json.contains("objective") && !json.contains("\"step\""), "{json}");
+        let c: ProtectConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!((c.objective, c.step), (Objective::Gap, Step::Sign));
+
+        let fit = ProtectConfig { objective: Objective::Fit, step: Step::Momentum, ..ProtectConfig::default() };
+        let json = serde_json::to_string(&fit).unwrap();
+        assert!(json.contains("\"objective\":\"fit\"") && json.contains("\"step\":\"momentum\""), "{json}");
+        assert_eq!(serde_json::from_str::<ProtectConfig>(&json).unwrap(), fit);
+    }
+
+    #[test]
+    fn objective_and_step_parse_their_names_and_refuse_others() {
+        assert_eq!("fit".parse::<Objective>().unwrap(), Objective::Fit);
+        assert_eq!("gap".parse::<Objective>().unwrap(), Objective::Gap);
+        assert_eq!("momentum".parse::<Step>().unwrap(), Step::Momentum);
+        let e = "adam".parse::<Step>().unwrap_err().to_string();
+        assert!(e.contains("\"adam\"") && e.contains("sign or momentum"), "{e}");
+        let e = "Fit!".parse::<Objective>().unwrap_err().to_string();
+        assert!(e.contains("gap or fit"), "{e}");
+    }
+}

@@ -6,7 +6,9 @@
 //! in-models, (b) one signed-gradient step of size alpha on every candidate
 //! maximising `CE(f_out(x+d), y) - CE(f_in(x+d), y)`, projected to the
 //! epsilon ball and [0, 1]. Released and withheld candidates are treated
-//! identically. The result is quantised to 8 bits. Each fold group draws
+//! identically. Variants: the objective `fit` drops the out-models' term
+//! (error-minimising noise), and the step `momentum` follows MI-FGSM. The
+//! result is quantised to 8 bits. Each fold group draws
 //! from its own random stream, so the groups can run as separate jobs
 //! (on other machines) and give the same result as one run.
 use rand::seq::SliceRandom;
@@ -15,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
 
+use crate::config::{Objective, Step};
 use crate::model::Model;
 use crate::tensors::{tensor_to_u8_nhwc, to_vec_f64, TensorSet};
 use crate::train::{TrainConfig, Trainer};
@@ -45,6 +48,10 @@ pub struct HoneyConfig {
     pub min_ssim: f64,
     /// Expectation over transformations (None: the plain objective).
     pub eot: Option<crate::config::Eot>,
+    /// What each step maximises (the gap is measured either way).
+    pub objective: Objective,
+    /// How each outer iteration moves the perturbation.
+    pub step: Step,
 }
 
 /// The candidates of one fold and the proxies that never saw them.
@@ -99,25 +106,50 @@ fn ce(model: &Model, x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor {
     model.forward_t(x, false).cross_entropy_loss::<Tensor>(y, None, reduction, -100, 0.0)
 }
 
-/// The summed loss gap `CE(out) - CE(in)` over the candidates `x`; with
-/// EOT, its mean over random crops and flips of `x` (one draw per sample,
-/// shared by all models so each compares the same images).
-fn objective(x: &Tensor, y: &Tensor, outs: &[&Model], ins: &[&Model], eot: Option<&crate::config::Eot>, rng: &mut ChaCha8Rng) -> Tensor {
-    let gap = |xt: &Tensor| {
-        let mut obj = Tensor::zeros([], (Kind::Float, x.device()));
-        for om in outs {
-            obj = obj + ce(om, xt, y, Reduction::Sum);
-        }
-        for m in ins {
-            obj = obj - ce(m, xt, y, Reduction::Sum);
-        }
-        obj
-    };
+/// The summed losses `(CE(out), CE(in))` over the candidates `x`; with
+/// EOT, their means over random crops and flips of `x` (one draw per
+/// sample, shared by all models so each compares the same images).
+fn losses(x: &Tensor, y: &Tensor, outs: &[&Model], ins: &[&Model], eot: Option<&crate::config::Eot>, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
+    let zero = || Tensor::zeros([], (Kind::Float, x.device()));
+    let sum = |models: &[&Model], xt: &Tensor| models.iter().fold(zero(), |acc, m| acc + ce(m, xt, y, Reduction::Sum));
     match eot {
-        None => gap(x),
+        None => (sum(outs, x), sum(ins, x)),
         Some(e) => {
-            let total = (0..e.samples).fold(Tensor::zeros([], (Kind::Float, x.device())), |acc, _| acc + gap(&crate::train::crop_flip(x, e.crop_padding, e.flip, rng)));
-            total / e.samples as f64
+            let (mut o, mut i) = (zero(), zero());
+            for _ in 0..e.samples {
+                let xt = crate::train::crop_flip(x, e.crop_padding, e.flip, rng);
+                o += sum(outs, &xt);
+                i += sum(ins, &xt);
+            }
+            (o / e.samples as f64, i / e.samples as f64)
+        }
+    }
+}
+
+/// What a step ascends, given the summed losses of [`losses`].
+fn objective(kind: Objective, out_loss: &Tensor, in_loss: &Tensor) -> Tensor {
+    match kind {
+        Objective::Gap => out_loss - in_loss,
+        Objective::Fit => -in_loss,
+    }
+}
+
+/// The direction of one step: the gradient's sign, or (momentum) the sign
+/// of `velocity`, updated in place with the gradient normalised per
+/// candidate by its mean absolute value.
+fn direction(step: Step, grad: &Tensor, velocity: &mut Option<Tensor>) -> Tensor {
+    match step {
+        Step::Sign => grad.sign(),
+        Step::Momentum => {
+            let scale = grad.abs().mean_dim(&[1i64, 2, 3][..], true, Kind::Float) + 1e-12;
+            let g = grad / scale;
+            let v = match velocity.take() {
+                Some(v) => v + g,
+                None => g,
+            };
+            let d = v.sign();
+            *velocity = Some(v);
+            d
         }
     }
 }
@@ -163,6 +195,7 @@ pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, 
         ins.push((m, tr));
     }
     let mut pool = g.pool.clone();
+    let mut velocity = None;
     for t in 0..cfg.steps {
         // (a) in-models: a few SGD steps on candidates + ordinary data.
         for _ in 0..cfg.inner_steps {
@@ -176,12 +209,13 @@ pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, 
         }
         // (b) one signed-gradient step on every candidate, then project.
         let xg = x.detach().set_requires_grad(true);
-        let obj = objective(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg.eot.as_ref(), &mut rng);
-        let gap = obj.double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
+        let (lo, li) = losses(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg.eot.as_ref(), &mut rng);
+        let gap = (&lo - &li).double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
         out.gap_trace[t] += gap * g.candidates.len() as f64 / total.max(1) as f64;
         if cfg.perturb {
+            let obj = objective(cfg.objective, &lo, &li);
             let grad = Tensor::run_backward(&[&obj], &[&xg], false, false).remove(0);
-            let stepped = xg.detach() + grad.sign() * cfg.alpha;
+            let stepped = xg.detach() + direction(cfg.step, &grad, &mut velocity) * cfg.alpha;
             x = stepped.clamp_tensor(Some(&(&x0 - cfg.epsilon)), Some(&(&x0 + cfg.epsilon))).clamp(0.0, 1.0);
             if cfg.min_ssim > 0.0 {
                 x = project_ssim(&x0, &x, cfg.epsilon, cfg.min_ssim)?;
@@ -250,4 +284,36 @@ fn project_ssim(x0: &Tensor, x: &Tensor, epsilon: f64, min_ssim: f64) -> Result<
     }
     let scales = Tensor::from_slice(&scales).to_device(x.device()).view([n as i64, 1, 1, 1]);
     Ok(x0 + d * scales)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn momentum_follows_the_sum_of_normalised_gradients() {
+        // Candidate 0's first gradient is large, its second small and
+        // opposite: plain sign follows the second, momentum the normalised
+        // sum, where each step's gradient counts by its shape, not its scale.
+        let g1 = Tensor::from_slice(&[4.0f32, -4.0, 8.0, 0.0]).view([1, 1, 2, 2]);
+        let g2 = Tensor::from_slice(&[-0.01f32, 0.03, -0.01, 0.01]).view([1, 1, 2, 2]);
+        let mut v = None;
+        let d1 = direction(Step::Momentum, &g1, &mut v);
+        assert_eq!(to_vec_f64(&d1.flatten(0, -1)).unwrap(), vec![1.0, -1.0, 1.0, 0.0]);
+        let d2 = direction(Step::Momentum, &g2, &mut v);
+        // g1 / 4 = [1, -1, 2, 0]; g2 / 0.015 = [-0.67, 2, -0.67, 0.67].
+        assert_eq!(to_vec_f64(&d2.flatten(0, -1)).unwrap(), vec![1.0, 1.0, 1.0, 1.0]);
+        let mut none = None;
+        let s2 = direction(Step::Sign, &g2, &mut none);
+        assert_eq!(to_vec_f64(&s2.flatten(0, -1)).unwrap(), vec![-1.0, 1.0, -1.0, 1.0]);
+        assert!(none.is_none(), "the sign step keeps no state");
+    }
+
+    #[test]
+    fn the_fit_objective_ignores_the_out_models() {
+        let t = |v: f64| Tensor::scalar_tensor(v, (Kind::Float, tch::Device::Cpu));
+        let (o, i) = (t(3.0), t(1.0));
+        assert_eq!(objective(Objective::Gap, &o, &i).double_value(&[]), 2.0);
+        assert_eq!(objective(Objective::Fit, &o, &i).double_value(&[]), -1.0);
+    }
 }

@@ -37,6 +37,8 @@ pub fn honey_config(config: &ProtectConfig) -> HoneyConfig {
         seed: config.seed ^ 0xb1e5,
         min_ssim: config.min_ssim,
         eot: config.eot.clone(),
+        objective: config.objective,
+        step: config.step,
     }
 }
 
