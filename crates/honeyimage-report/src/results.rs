@@ -261,6 +261,15 @@ pub struct CurvePoint {
     pub mean_train_accuracy: f64,
 }
 
+/// One method's verification power against training length.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MethodCurve {
+    /// The method whose key judged.
+    pub method: Method,
+    /// Its points, by epoch.
+    pub points: Vec<CurvePoint>,
+}
+
 /// Everything a run measured.
 ///
 /// `config` and `versions` are kept as JSON values: the configuration type
@@ -283,6 +292,11 @@ pub struct EvalResults {
     pub stealth: Stealth,
     /// Verification power against training length (HoneyImage).
     pub curve: Vec<CurvePoint>,
+    /// The same for every method with a key (HoneyImage first, its points
+    /// those of `curve`), so the baselines' power can be read against
+    /// training length too. Empty in runs made before it existed.
+    #[serde(default)]
+    pub method_curves: Vec<MethodCurve>,
     /// Example pairs, one or two per class.
     pub examples: Vec<Example>,
     /// Wall time of the run, seconds (including cached work).

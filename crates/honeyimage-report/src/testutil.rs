@@ -68,6 +68,7 @@ pub fn results(suspects: Vec<SuspectResult>) -> EvalResults {
             lpips_stl: None,
         },
         curve: vec![],
+        method_curves: vec![],
         examples: vec![],
         wall_seconds: 12.0,
         key_population: None,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use honeyimage_report::results::{
     AttackSummary, CurvePoint, EpochPoint, EvalResults, Example, FprAt, KeyPopulation,
-    MethodSummary, Removed, Stealth, SuspectResult,
+    MethodCurve, MethodSummary, Removed, Stealth, SuspectResult,
 };
 use honeyimage_report::{render_html, suspects_csv, write_report, Method, Role};
 
@@ -137,7 +137,7 @@ fn synthetic() -> EvalResults {
     // One trained on the original data, for harmlessness.
     suspects.push(suspect(Method::HoneyImage, Role::Original, 99, 0.5, alpha));
 
-    let curve = (1..=6)
+    let curve: Vec<CurvePoint> = (1..=6)
         .map(|k| {
             let epoch = 5 * k;
             CurvePoint {
@@ -206,6 +206,11 @@ fn synthetic() -> EvalResults {
             linf_max: 4,
             lpips_stl: None,
         },
+        method_curves: vec![
+            MethodCurve { method: Method::HoneyImage, points: curve.clone() },
+            // The baseline without its first point: its cell reads a dash.
+            MethodCurve { method: Method::HardUnperturbed, points: curve.iter().skip(1).map(|p: &CurvePoint| CurvePoint { median_p_infringing: p.median_p_infringing * 10.0, ..p.clone() }).collect() },
+        ],
         curve,
         examples,
         wall_seconds: 3725.0,
@@ -297,6 +302,13 @@ fn assert_self_contained(html: &str) {
     }
 }
 
+fn pos_of(html: &str, needle: &str) -> usize {
+    html.find(needle).unwrap_or_else(|| panic!("no {needle:?}"))
+}
+
+/// A table cell holding the report's dash for "no value".
+const DASH_CELL: &str = "<td class=\"num\">–</td>";
+
 #[test]
 fn html_has_every_section_and_is_self_contained() {
     let r = synthetic();
@@ -328,6 +340,11 @@ fn html_has_every_section_and_is_self_contained() {
         &html[html.find("id=\"histograms\"").unwrap()..html.find("id=\"curve-plot\"").unwrap()];
     assert_eq!(hist.matches("<svg").count(), 3);
     assert_eq!(html.matches("<figure class=\"example\">").count(), 3);
+    // Every method's training-length power, a dash where a method lacks an epoch.
+    let curves = &html[pos_of(&html, "id=\"curve-plot\"")..pos_of(&html, "id=\"suspects-table\"")];
+    assert!(curves.contains("HoneyImage median p") && curves.contains("Hard unperturbed median p"), "method curve table missing");
+    assert_eq!(curves.matches("<tr>").count(), 1 + 6, "a header and one row per epoch");
+    assert!(curves.contains(DASH_CELL), "the baseline's missing first epoch");
     // Data text is escaped.
     assert!(html.contains("resnet18, &quot;odd&quot; &lt;name&gt;"));
     assert!(!html.contains("<name>"));
@@ -383,6 +400,7 @@ fn html_survives_nan_none_and_empty_vectors() {
             lpips_stl: None,
         },
         curve: vec![],
+        method_curves: vec![],
         examples: vec![],
         wall_seconds: 0.0,
         key_population: None,

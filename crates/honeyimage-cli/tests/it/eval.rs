@@ -53,6 +53,15 @@ seeds_per_arch = 1
     assert!(r["methods"][0]["auroc"].as_f64().unwrap() > 0.9, "{}", r["methods"][0]);
     assert!(r["stealth"]["linf_max"].as_u64().unwrap() <= 4);
     assert!(!r["curve"].as_array().unwrap().is_empty(), "training-length curve missing");
+    // Every method with a key has its own curve, at epoch 5 and at the end.
+    let curves = r["method_curves"].as_array().unwrap();
+    let named: Vec<&str> = curves.iter().map(|c| c["method"].as_str().unwrap()).collect();
+    assert_eq!(named, ["honeyimage", "random-pgd", "hard-unperturbed"], "BadNets has no key, so no curve");
+    for c in curves {
+        let epochs: Vec<u64> = c["points"].as_array().unwrap().iter().map(|p| p["epoch"].as_u64().unwrap()).collect();
+        assert_eq!(epochs, [5, 15], "{}", c["method"]);
+    }
+    assert_eq!(curves[0]["points"], r["curve"]);
     // Every suspect reports how well it fits its data.
     assert!(suspects.iter().all(|s| s["train_accuracy"].as_f64().unwrap() > 0.5));
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();

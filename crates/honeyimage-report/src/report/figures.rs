@@ -6,7 +6,7 @@ use maud::{html, Markup, PreEscaped};
 
 use crate::results::{EvalResults, SuspectResult};
 
-use super::format::{trim_num, DASH};
+use super::format::{fnum, pval, trim_num, DASH};
 use super::plots::{self, hex, method_color, CurveSeries, Histogram, CLEAN, INFRINGING};
 
 /// A plot's SVG, or the reason it is missing.
@@ -132,6 +132,33 @@ pub(super) fn curve_section(r: &EvalResults) -> Markup {
                 "Right: AUROC of HoneyImage and the infringing models' training accuracy."
             }
             div #curve-plot .plot { (embed(svg)) }
+            (method_curve_table(r))
         }
+    }
+}
+
+/// Every key-based method's power against training length, when the run
+/// has baselines: median p of its infringing suspects, and its AUROC.
+fn method_curve_table(r: &EvalResults) -> Markup {
+    if r.method_curves.len() < 2 {
+        return html! {};
+    }
+    let mut epochs: Vec<usize> = r.method_curves.iter().flat_map(|c| c.points.iter().map(|p| p.epoch)).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    html! {
+        p.note { "Every method against training length: median p of its infringing suspects (its own key), and AUROC against the clean suspects judged by the same key." }
+        div.scroll { table.data.compact {
+            thead { tr { th { "epoch" } @for c in &r.method_curves { th.num { (c.method.label()) " median p" } th.num { "AUROC" } } } }
+            tbody { @for e in &epochs { tr {
+                td.num { (e) }
+                @for c in &r.method_curves {
+                    @match c.points.iter().find(|p| p.epoch == *e) {
+                        Some(p) => { td.num { (pval(p.median_p_infringing)) } td.num { (fnum(p.auroc, 3)) } }
+                        None => { td.num { (DASH) } td.num { (DASH) } }
+                    }
+                }
+            } } }
+        } }
     }
 }

@@ -2,7 +2,7 @@
 //! (AUROC with a bootstrap interval, TPR/TNR at the decision rule, TPR at low
 //! FPR, the paper's tau rule), harmlessness (paired accuracy drop),
 //! stealthiness of the HoneyImages and the training-length curve.
-use honeyimage_report::results::{AttackSummary, CurvePoint, Removed, EpochPoint, Example, FprAt, KeyLevel, KeyPopulation, MethodSummary, Stealth, SuspectResult};
+use honeyimage_report::results::{AttackSummary, CurvePoint, MethodCurve, Removed, EpochPoint, Example, FprAt, KeyLevel, KeyPopulation, MethodSummary, Stealth, SuspectResult};
 use honeyimage_report::{Method, Role};
 
 use crate::config::EvalConfig;
@@ -274,7 +274,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// AUROC and median p of HoneyImage suspects at one training length.
+/// AUROC and median p of one method's suspects at one training length.
 fn curve_point(honey: &[&SuspectResult], epoch: usize) -> Option<CurvePoint> {
     let at = |s: &&&SuspectResult| s.curve.iter().find(|p| p.epoch == epoch).cloned();
     let pos: Vec<EpochPoint> = honey.iter().filter(|s| s.role.is_infringing()).filter_map(|s| at(&s)).collect();
@@ -293,12 +293,18 @@ fn curve_point(honey: &[&SuspectResult], epoch: usize) -> Option<CurvePoint> {
     })
 }
 
-/// Verification power against training length (HoneyImage suspects).
-pub fn curve_points(suspects: &[SuspectResult], config: &EvalConfig) -> Vec<CurvePoint> {
+/// Verification power against training length: `method`'s unattacked
+/// suspects (infringing and clean) judged by its main key.
+pub fn curve_points(suspects: &[SuspectResult], config: &EvalConfig, method: Method) -> Vec<CurvePoint> {
     let mut epochs: Vec<usize> = config.curve_epochs.iter().copied().filter(|&e| e < config.suspect_train.epochs).collect();
     epochs.push(config.suspect_train.epochs);
-    let honey: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == Method::HoneyImage && s.key == 0 && s.attack.is_empty()).collect();
-    epochs.into_iter().filter_map(|e| curve_point(&honey, e)).collect()
+    let judged: Vec<&SuspectResult> = suspects.iter().filter(|s| s.method == method && s.key == 0 && s.attack.is_empty()).collect();
+    epochs.into_iter().filter_map(|e| curve_point(&judged, e)).collect()
+}
+
+/// [`curve_points`] of every method that has any (HoneyImage first).
+pub fn method_curves(suspects: &[SuspectResult], config: &EvalConfig, methods: &[Method]) -> Vec<MethodCurve> {
+    methods.iter().map(|&method| MethodCurve { method, points: curve_points(suspects, config, method) }).filter(|c| !c.points.is_empty()).collect()
 }
 
 #[cfg(test)]
@@ -323,6 +329,30 @@ mod tests {
         let s = between_share(&[vec![0.2, 0.4], vec![0.6, 0.8]]);
         assert!((s - 0.07 / 0.09).abs() < 1e-12, "{s}");
         assert!(between_share(&[vec![0.5]]).is_nan());
+    }
+
+    #[test]
+    fn every_method_with_a_key_gets_its_own_training_length_curve() {
+        let config = EvalConfig { curve_epochs: vec![5], suspect_train: crate::config::TrainConfig { epochs: 10, ..Default::default() }, ..EvalConfig::default() };
+        let at = |pairs: &[(usize, f64)]| pairs.iter().map(|&(epoch, p_value)| EpochPoint { epoch, p_value, tau_score: 0.0, train_accuracy: 0.9 }).collect::<Vec<_>>();
+        let s = |m: Method, role: Role, name: &str, curve: &[(usize, f64)]| SuspectResult { curve: at(curve), ..SuspectResult::unjudged(name.into(), m, role, "small-cnn".into()) };
+        let (h, u) = (Method::HoneyImage, Method::HardUnperturbed);
+        let suspects = vec![
+            s(h, Role::Infringing, "h-inf", &[(5, 1e-3), (10, 1e-8)]),
+            s(h, Role::CleanDisjoint, "h-clean", &[(5, 0.5), (10, 0.4)]),
+            s(u, Role::Infringing, "u-inf", &[(5, 0.2), (10, 1e-4)]),
+            s(u, Role::CleanDisjoint, "u-clean", &[(5, 0.3), (10, 0.6)]),
+            // An attacked suspect never enters a curve.
+            SuspectResult { attack: "crop2-flip".into(), ..s(u, Role::Infringing, "u-att", &[(10, 1e-30)]) },
+        ];
+        let curves = method_curves(&suspects, &config, &[h, u, Method::BadNets]);
+        assert_eq!(curves.iter().map(|c| c.method).collect::<Vec<_>>(), vec![h, u], "BadNets has no curve");
+        let u5 = &curves[1].points[0];
+        assert_eq!((u5.epoch, u5.median_p_infringing, u5.median_p_clean), (5, 0.2, 0.3));
+        assert_eq!(curves[1].points[1].median_p_infringing, 1e-4);
+        let h10 = &curves[0].points[1];
+        assert_eq!((h10.epoch, h10.median_p_infringing, h10.auroc), (10, 1e-8, 1.0));
+        assert_eq!(curve_points(&suspects, &config, h).len(), curves[0].points.len());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The suspects: each job's training data assembled, its model trained
-//! (verified along the way for the training-length curve) and judged by
+//! (verified along the way, with each judging key, for the training-length
+//! curves) and judged by
 //! every method that the plan names, through the same `Oracle` interface as
 //! `verify`. Each finished job's results are cached in the run folder.
 use std::collections::BTreeMap;
@@ -72,24 +73,43 @@ struct Trained {
     model: Model,
     report: TrainReport,
     config: TrainConfig,
-    curve: Vec<EpochPoint>,
+    /// Per judging method with a key, its verdicts at the curve's epochs.
+    curves: BTreeMap<Method, Vec<EpochPoint>>,
 }
 
-/// Trains a job's model, verifying it with the HoneyImage key at the curve's epochs.
-fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, honey_key: &KeyBody, vcfg: &VerifyConfig, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Trained> {
+/// The keys that follow a job's training along the curve's epochs: every
+/// key-based method that judges it (an unattacked job only).
+fn curve_keys<'r>(job: &Job, releases: &'r Releases) -> Vec<(Method, &'r KeyBody)> {
+    if job.attack.is_some() {
+        return Vec::new();
+    }
+    job.judged_by
+        .iter()
+        .filter_map(|m| match releases.judges.get(m) {
+            Some(Judge::Key(k)) => Some((*m, k.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Trains a job's model, verifying it with each judging method's key at
+/// the curve's epochs.
+fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, releases: &Releases, vcfg: &VerifyConfig, on_event: &mut dyn FnMut(EvalEvent)) -> Result<Trained> {
     let model = attacks::suspect_model(job, ds)?;
     let tc = TrainConfig { seed: job.seed, ..config.suspect_train.clone() };
     let set = TensorSet::from_dataset(ds, crate::default_device())?;
-    let along = job.judged_by.contains(&Method::HoneyImage) && job.attack.is_none();
-    let (mut curve, mut curve_err) = (Vec::new(), None);
+    let keys = curve_keys(job, releases);
+    let (mut curves, mut curve_err) = (BTreeMap::<Method, Vec<EpochPoint>>::new(), None);
     let report = train(&model, &set, &tc, &mut |ev| {
         if let TrainEvent::Epoch { epoch, accuracy, .. } = &ev {
             let e = epoch + 1;
-            if along && config.curve_epochs.contains(&e) && e < tc.epochs {
-                let mut o = ModelOracle { model: &model, name: job.name.clone() };
-                match verify(honey_key, &mut o, &VerifyConfig { permutations: 1000, ..vcfg.clone() }) {
-                    Ok(v) => curve.push(EpochPoint { epoch: e, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: *accuracy }),
-                    Err(err) => curve_err = Some(err),
+            if config.curve_epochs.contains(&e) && e < tc.epochs {
+                for &(m, key) in &keys {
+                    let mut o = ModelOracle { model: &model, name: job.name.clone() };
+                    match verify(key, &mut o, &VerifyConfig { permutations: 1000, ..vcfg.clone() }) {
+                        Ok(v) => curves.entry(m).or_default().push(EpochPoint { epoch: e, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: *accuracy }),
+                        Err(err) => curve_err = Some(err),
+                    }
                 }
             }
         }
@@ -97,7 +117,7 @@ fn train_job(job: &Job, ds: &Dataset, config: &EvalConfig, honey_key: &KeyBody, 
     })?;
     match curve_err {
         Some(e) => Err(e),
-        None => Ok(Trained { model, report, config: tc, curve }),
+        None => Ok(Trained { model, report, config: tc, curves }),
     }
 }
 
@@ -107,7 +127,8 @@ struct Facts<'a> {
     epochs: usize,
     train_accuracy: f64,
     test_accuracy: f64,
-    curve: &'a [EpochPoint],
+    /// Per judging method, its verdicts at the curve's epochs (unattacked jobs).
+    curves: &'a BTreeMap<Method, Vec<EpochPoint>>,
     /// The API answers with labels only: only the label-only test applies.
     label_only: bool,
     removed: Option<honeyimage_report::results::Removed>,
@@ -130,8 +151,8 @@ fn judge(f: &Facts, o: &mut dyn crate::query::Oracle, method: Method, cx: &Ctx) 
         Judge::Key(k) => {
             let v = verify(k, o, &vcfg)?;
             (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
-            if method == Method::HoneyImage && f.job.attack.is_none() {
-                r.curve = f.curve.to_vec();
+            if f.job.attack.is_none() {
+                r.curve = f.curves.get(&method).cloned().unwrap_or_default();
                 r.curve.push(EpochPoint { epoch: f.epochs, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: f.train_accuracy });
             }
         }
@@ -214,10 +235,10 @@ fn run_job(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnMut(
     let found = main.is_some() && extra.is_empty();
     let mut trained = None;
     if main.is_none() || (!extra.is_empty() && !model_dir.join("config.json").exists()) {
-        let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
+        let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases, &cx.vcfg, on_event)?;
         if main.is_none() {
             let mut o = ModelOracle { model: &t.model, name: job.name.clone() };
-            let facts = Facts { job, epochs: t.config.epochs, train_accuracy: t.report.final_train_accuracy, test_accuracy: oracle_accuracy(&mut o, &cx.data.test)?, curve: &t.curve, label_only: false, removed: None };
+            let facts = Facts { job, epochs: t.config.epochs, train_accuracy: t.report.final_train_accuracy, test_accuracy: oracle_accuracy(&mut o, &cx.data.test)?, curves: &t.curves, label_only: false, removed: None };
             let out = job.judged_by.iter().map(|&m| judge(&facts, &mut o, m, cx)).collect::<Result<Vec<_>>>()?;
             write_json(&res_path, &out)?;
             main = Some(out);
@@ -256,7 +277,7 @@ fn base_model(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn FnM
             return Ok((model, report));
         }
     }
-    let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases.honey_key(), &cx.vcfg, on_event)?;
+    let t = train_job(job, cache.get(job.data)?, cx.config, cx.releases, &cx.vcfg, on_event)?;
     save_model(job, cx, &t.model, &t.config, &t.report)?;
     Ok((t.model, t.report))
 }
@@ -299,7 +320,7 @@ fn run_attacked(job: &Job, cx: &Ctx, cache: &mut DataCache, on_event: &mut dyn F
         };
         let classes = a.model.config.class_names.len();
         let label_only = matches!(a.api, Some(Attack::LabelsOnly)) || matches!(a.api, Some(Attack::TopK { k, .. }) if k < classes);
-        let facts = Facts { job, epochs: a.config.epochs, train_accuracy: a.report.final_train_accuracy, test_accuracy: oracle_accuracy(o, &cx.data.test)?, curve: &[], label_only, removed: a.removed };
+        let facts = Facts { job, epochs: a.config.epochs, train_accuracy: a.report.final_train_accuracy, test_accuracy: oracle_accuracy(o, &cx.data.test)?, curves: &BTreeMap::new(), label_only, removed: a.removed };
         job.judged_by.iter().map(|&m| judge(&facts, o, m, cx)).collect::<Result<Vec<_>>>()
     })?;
     on_event(EvalEvent::JobDone { name: job.name.clone(), cached: found, outcome: outcome_line(&out) });
