@@ -86,7 +86,7 @@ pub fn verify(
     if batch == 0 {
         return Err(to_py(py, Error::invalid("batch", "must be >= 1")));
     }
-    let cfg = VerifyConfig { alpha, label_only, permutations, seed, tau, batch, tta: tta_pad.map(|pad| Tta { pad, flip: tta_flip }) };
+    let cfg = VerifyConfig { alpha, label_only, permutations, seed, tau, batch, tta: tta_pad.map(|pad| Tta { pad, flip: tta_flip }), calibrate: false };
     let mut oracle = PyOracle { call, name, output, raised: None };
     match honeyimage::verify::verify(&key.body, &mut oracle, &cfg) {
         Ok(v) => Ok(serde_json::to_string(&v).expect("verdict serialises")),

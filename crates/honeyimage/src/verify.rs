@@ -213,7 +213,7 @@ pub fn view(img: &[u8], h: usize, w: usize, c: usize, (dy, dx, flip): (i64, i64,
 
 impl Default for VerifyConfig {
     fn default() -> Self {
-        VerifyConfig { alpha: 0.001, label_only: false, permutations: 200_000, seed: 0, tau: None, batch: 64, tta: None }
+        VerifyConfig { alpha: 0.001, label_only: false, permutations: 200_000, seed: 0, tau: None, batch: 64, tta: None, calibrate: false }
     }
 }
 
@@ -244,6 +244,18 @@ fn strata(key: &KeyBody, lw: &[f64], lr: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {
     key.released.iter().zip(lr).for_each(|(s, &l)| out[s.label as usize].1.push(l));
     out.retain(|(w, r)| !w.is_empty() || !r.is_empty());
     out
+}
+
+/// Each sample's loss minus its proxy loss from the key.
+fn calibrated(samples: &[crate::key::KeySample], losses: &[f64]) -> Result<Vec<f64>> {
+    samples
+        .iter()
+        .zip(losses)
+        .map(|(s, l)| match s.proxy_loss.is_finite() {
+            true => Ok(l - s.proxy_loss),
+            false => Err(Error::invalid("key", format!("sample {} has proxy loss {}: cannot calibrate", s.id, s.proxy_loss))),
+        })
+        .collect()
 }
 
 /// The rank test of "W > R" (within classes for a class-stratified key,
@@ -293,13 +305,19 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
         return Ok(label_only_verdict(key, cfg, label_only, oracle.describe()));
     };
     let (lr, lw) = unshuffle(&losses, &order, n_r, n_w);
-    let tests = loss_tests(key, &lw, &lr, cfg)?;
+    let tests = if cfg.calibrate {
+        let (cr, cw) = (calibrated(&key.released, &lr)?, calibrated(&key.withheld, &lw)?);
+        loss_tests(key, &cw, &cr, cfg)?
+    } else {
+        loss_tests(key, &lw, &lr, cfg)?
+    };
     let score = key.released.iter().zip(&lr).map(|(s, l)| s.proxy_loss - l).sum::<f64>() / lr.len() as f64;
     let (p_value, method) = if cfg.label_only {
         (fisher.p_value, LABEL_ONLY_METHOD.to_string())
     } else {
         let tta = cfg.tta.map_or(String::new(), |t| format!(" averaged over {views} test-time views (shifts <= {} px{})", t.pad, if t.flip { ", mirrored" } else { "" }));
-        (tests.rank_p, format!("{}, on suspect losses{tta}, W > R (one-sided)", tests.rank_method))
+        let on = if cfg.calibrate { "suspect loss minus the key's proxy loss per image (calibrated)" } else { "suspect losses" };
+        (tests.rank_p, format!("{}, on {on}{tta}, W > R (one-sided)", tests.rank_method))
     };
     let verdict = p_value < cfg.alpha;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;

@@ -3,7 +3,9 @@
 //! uniform and the rejection rate at alpha is alpha, also for a suspect
 //! whose answers depend on the batch they come in; under H1 the power
 //! rises with the gap; logits keep losses exact where an f32 softmax would
-//! round them to 0; label-only answers work only with `--label-only`.
+//! round them to 0; label-only answers work only with `--label-only`; the
+//! calibrated test (loss minus the key's proxy loss) stays exact over
+//! random splits and gains power where images differ in difficulty.
 use std::collections::HashMap;
 
 use honeyimage::config::VerifyConfig;
@@ -227,4 +229,79 @@ fn test_time_views_keep_the_test_exact() {
     assert!(v.method.contains("averaged over 18 test-time views"), "{}", v.method);
     let e = verify(&k, &mut Fake::new(&k, 0, 5.0, Form::Labels), &VerifyConfig { label_only: true, ..tta }).unwrap_err().to_string();
     assert!(e.contains("test-time augmentation"), "{e}");
+}
+
+/// A key of `2 n` samples whose difficulty (proxy loss) differs from image
+/// to image, split into R and W at random by `split_seed` (class-blind),
+/// as protect would: the proxy losses do not depend on the split.
+fn key_with_difficulty(n: usize, split_seed: u64) -> KeyBody {
+    let mut k = key(n);
+    let mut all: Vec<KeySample> = k.released.drain(..).chain(k.withheld.drain(..)).collect();
+    for s in all.iter_mut() {
+        s.proxy_loss = 4.0 * hash01(99, &s.honey.0, 7);
+    }
+    // Fisher-Yates with the split's own stream.
+    for i in (1..all.len()).rev() {
+        let j = (hash01(split_seed, &[i as u8, (i >> 8) as u8], 3) * (i + 1) as f64) as usize;
+        all.swap(i, j);
+    }
+    k.withheld = all.split_off(n);
+    k.released = all;
+    k
+}
+
+/// A suspect whose loss on an image is its difficulty plus noise (a
+/// model that never saw it finds it as hard as the proxy did), lowered by
+/// `gap` on R when it trained on R.
+struct Difficult {
+    inner: Fake,
+    difficulty: HashMap<Vec<u8>, f64>,
+}
+
+impl Oracle for Difficult {
+    fn describe(&self) -> String {
+        "fake with difficulty".into()
+    }
+    fn query(&mut self, images: &[u8], n: usize, h: usize, w: usize, c: usize) -> Result<Answer> {
+        let len = h * w * c;
+        let rows = (0..n)
+            .map(|i| {
+                let img = &images[i * len..(i + 1) * len];
+                let mut r = self.inner.logits(img);
+                let y = self.inner.labels[img] as usize;
+                r[y] -= self.difficulty[img];
+                r
+            })
+            .collect();
+        Ok(Answer::Scores { rows, kind: OutputKind::Logits })
+    }
+}
+
+fn difficult(k: &KeyBody, seed: u64, gap: f64) -> Difficult {
+    let difficulty = k.released.iter().chain(&k.withheld).map(|s| (s.honey.0.clone(), s.proxy_loss)).collect();
+    Difficult { inner: Fake::new(k, seed, gap, Form::Logits), difficulty }
+}
+
+#[test]
+fn the_calibrated_test_is_exact_and_gains_power_where_difficulty_varies() {
+    let calibrated = VerifyConfig { calibrate: true, ..cfg(false) };
+    // H0 over random splits (one key, one suspect each): uniform.
+    let ps: Vec<f64> = (0..1000u64).map(|s| verify(&key_with_difficulty(25, s), &mut difficult(&key_with_difficulty(25, s), s, 0.0), &calibrated).unwrap().p_value).collect();
+    assert_valid_null(&ps, "calibrated");
+    // H1 with a gap of 1 nat, small beside the difficulty's spread (0-4
+    // nats): the calibrated test flags far more often than the raw one.
+    let power = |c: &VerifyConfig| (0..200u64).filter(|&s| {
+        let k = key_with_difficulty(25, 1000 + s);
+        verify(&k, &mut difficult(&k, s, 1.0), c).unwrap().p_value < 0.01
+    }).count();
+    let (raw, cal) = (power(&cfg(false)), power(&calibrated));
+    assert!(cal > raw + 40, "flagged at 0.01 of 200: raw {raw}, calibrated {cal}");
+    let k = key_with_difficulty(10, 5);
+    let v = verify(&k, &mut difficult(&k, 0, 0.0), &calibrated).unwrap();
+    assert!(v.method.contains("calibrated"), "{}", v.method);
+    // A key whose proxy loss is not a number cannot calibrate.
+    let mut bad = key_with_difficulty(10, 5);
+    bad.withheld[3].proxy_loss = f64::NAN;
+    let e = verify(&bad, &mut difficult(&k, 0, 0.0), &calibrated).unwrap_err().to_string();
+    assert!(e.contains("proxy loss NaN"), "{e}");
 }

@@ -55,6 +55,11 @@ pub struct Args {
     /// With --tta: shifts only, no mirrored views.
     #[arg(long, requires = "tta")]
     tta_no_flip: bool,
+    /// Test each image's loss minus the key's proxy loss on it (the loss of
+    /// a model that never saw it), so per-image difficulty cancels out;
+    /// still exact.
+    #[arg(long, conflicts_with = "label_only")]
+    calibrate: bool,
     /// Permutations of the mean-difference test.
     #[arg(long, default_value_t = 200_000)]
     permutations: usize,
@@ -147,6 +152,7 @@ fn config(args: &Args) -> VerifyConfig {
         tau: args.tau,
         batch: args.http.batch,
         tta: args.tta.map(|pad| honeyimage::verify::Tta { pad, flip: !args.tta_no_flip }),
+        calibrate: args.calibrate,
         ..Default::default()
     }
 }

@@ -17,6 +17,12 @@ pub struct VerifyConfig {
     pub batch: usize,
     /// Test-time augmentation of the loss test (None: each image once).
     pub tta: Option<Tta>,
+    /// Rank each image's suspect loss minus its proxy loss stored in the
+    /// key (the out-model's loss on that image), instead of the raw loss:
+    /// per-image difficulty, which the R/W split otherwise leaves to
+    /// chance, cancels out. The proxy losses do not depend on the split, so
+    /// the test stays exact.
+    pub calibrate: bool,
 }
 
 /// Test-time augmentation: every R and W image is queried as each of its
