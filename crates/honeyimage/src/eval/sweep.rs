@@ -158,7 +158,8 @@ mod tests {
     fn every_example_experiment_reads_and_validates() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
         let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
+        let entries = std::fs::read_dir(&dir).unwrap().chain(std::fs::read_dir(dir.join("variants")).unwrap());
+        for entry in entries {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let c: EvalConfig = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -169,7 +170,7 @@ mod tests {
                 seen += 1;
             }
         }
-        assert!(seen >= 8, "{seen} example experiments");
+        assert!(seen >= 13, "{seen} example experiments");
     }
 
     #[test]
