@@ -196,11 +196,13 @@ fn print_sweep(s: &SweepResults, out: &std::path::Path) {
             let recipe = if r.attack.is_empty() { "plain" } else { &r.attack };
             println!("{:>8} {:<14} {:<18} {:>8} {:>9.2e} {:>7}", p.value, recipe, r.method, format!("{}/{}", r.flagged, r.infringing), r.median_p, format!("{}/{}", r.clean_flagged, r.clean));
         }
+        // A bound that rounds to zero prints as +0.00, not -0.00.
+        let z = |x: f64| if x.abs() < 0.005 { 0.0 } else { x };
         for d in &p.paired {
             let recipe = if d.attack.is_empty() { "plain" } else { &d.attack };
             println!(
                 "{:>8} {:<14} honeyimage - {}: TPR {:+.2} [{:+.2}, {:+.2}], -log10 p {:+.2} [{:+.2}, {:+.2}] over {} pairs",
-                p.value, recipe, d.baseline, d.tpr_difference, d.tpr_ci.0, d.tpr_ci.1, d.log_p_difference, d.log_p_ci.0, d.log_p_ci.1, d.pairs
+                p.value, recipe, d.baseline, z(d.tpr_difference), z(d.tpr_ci.0), z(d.tpr_ci.1), z(d.log_p_difference), z(d.log_p_ci.0), z(d.log_p_ci.1), d.pairs
             );
         }
     }

@@ -7,9 +7,28 @@ pub(super) const DASH: &str = "–";
 /// `x` with `decimals` decimals.
 pub(super) fn fnum(x: f64, decimals: usize) -> String {
     if x.is_finite() {
-        format!("{x:.decimals$}")
+        no_negative_zero(format!("{x:.decimals$}"))
     } else {
         DASH.to_string()
+    }
+}
+
+/// `x` with an explicit sign (`+0.50`, `-0.33`); a value that rounds to
+/// zero reads `+0.00`, never `-0.00`.
+pub(super) fn signed(x: f64, decimals: usize) -> String {
+    let s = format!("{x:+.decimals$}");
+    if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+        format!("+{}", &s[1..])
+    } else {
+        s
+    }
+}
+
+/// `-0`, `-0.00` and the like (a tiny negative rounded) as `0`, `0.00`.
+fn no_negative_zero(s: String) -> String {
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => s,
     }
 }
 
@@ -109,10 +128,10 @@ pub(super) fn duration(s: f64) -> String {
 /// An axis tick or threshold without needless decimals.
 pub(super) fn trim_num(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 || v.abs() >= 10.0 {
-        format!("{v:.0}")
+        no_negative_zero(format!("{v:.0}"))
     } else {
         let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        no_negative_zero(s.trim_end_matches('0').trim_end_matches('.').to_string())
     }
 }
 
@@ -124,6 +143,19 @@ pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_never_reads_negative() {
+        assert_eq!(fnum(-0.0, 2), "0.00");
+        assert_eq!(fnum(-1e-17, 2), "0.00");
+        assert_eq!(fnum(-0.004, 2), "0.00");
+        assert_eq!(fnum(-0.006, 2), "-0.01");
+        assert_eq!(signed(-1e-17, 2), "+0.00");
+        assert_eq!(signed(-0.33, 2), "-0.33");
+        assert_eq!(signed(0.5, 2), "+0.50");
+        assert_eq!(trim_num(-1e-17), "0");
+        assert_eq!(trim_num(-0.25), "-0.25");
+    }
 
     #[test]
     fn non_finite_numbers_are_a_dash() {

@@ -9,7 +9,7 @@ use std::path::Path;
 use maud::{html, Markup, DOCTYPE};
 
 use super::figures::embed;
-use super::format::{alpha_str, fnum, pct, plural, pval};
+use super::format::{alpha_str, fnum, pct, plural, pval, signed};
 use super::plots::{self, method_color, Line, LineChart};
 use crate::sweep::{PairedRow, PowerRow, SweepPoint, SweepResults};
 use crate::{Error, Method, Result};
@@ -66,7 +66,7 @@ fn verdict_line(s: &SweepResults) -> String {
         let flagged = rows.iter().map(|r| format!("{} {} of {}", r.method.label(), r.flagged, r.infringing)).collect::<Vec<_>>().join(", ");
         out += &format!(" At {} = {}, suspects {}: flagged {flagged}.", s.parameter, last.value, recipe_name(&recipe));
         for d in last.paired.iter().filter(|d| d.attack == recipe) {
-            out += &format!(" HoneyImage minus {}: TPR {:+.2} [{:+.2}, {:+.2}].", d.baseline.label(), d.tpr_difference, d.tpr_ci.0, d.tpr_ci.1);
+            out += &format!(" HoneyImage minus {}: TPR {} [{}, {}].", d.baseline.label(), signed(d.tpr_difference, 2), signed(d.tpr_ci.0, 2), signed(d.tpr_ci.1, 2));
         }
     }
     out
@@ -194,8 +194,8 @@ fn paired_rows(p: &SweepPoint) -> Markup {
             td { (if d.attack.is_empty() { "plain" } else { &d.attack }) }
             td { "HoneyImage − " (d.baseline.label()) }
             td.num { (d.pairs) }
-            td.num { (format!("{:+.2}", d.tpr_difference)) " " (ci(d.tpr_ci, 2)) }
-            td.num { (format!("{:+.2}", d.log_p_difference)) " " (ci(d.log_p_ci, 2)) }
+            td.num { (signed(d.tpr_difference, 2)) " " (ci(d.tpr_ci, 2)) }
+            td.num { (signed(d.log_p_difference, 2)) " " (ci(d.log_p_ci, 2)) }
         } }
     }
 }
