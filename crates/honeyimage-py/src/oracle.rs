@@ -65,7 +65,7 @@ impl Oracle for PyOracle<'_> {
 /// Verifies `key` against a Python suspect (see `honeyimage.verify`);
 /// returns the verdict as the CLI's JSON.
 #[pyfunction]
-#[pyo3(signature = (key, call, name, output, alpha, label_only, permutations, seed, tau, batch, tta_pad, tta_flip))]
+#[pyo3(signature = (key, call, name, output, alpha, label_only, permutations, seed, tau, batch, tta_pad, tta_flip, calibrate))]
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     py: Python<'_>,
@@ -81,12 +81,13 @@ pub fn verify(
     batch: usize,
     tta_pad: Option<usize>,
     tta_flip: bool,
+    calibrate: bool,
 ) -> PyResult<String> {
     let output = output.parse::<OutputKind>().map_err(|e| to_py(py, Error::invalid("output", e.to_string())))?;
     if batch == 0 {
         return Err(to_py(py, Error::invalid("batch", "must be >= 1")));
     }
-    let cfg = VerifyConfig { alpha, label_only, permutations, seed, tau, batch, tta: tta_pad.map(|pad| Tta { pad, flip: tta_flip }), calibrate: false };
+    let cfg = VerifyConfig { alpha, label_only, permutations, seed, tau, batch, tta: tta_pad.map(|pad| Tta { pad, flip: tta_flip }), calibrate };
     let mut oracle = PyOracle { call, name, output, raised: None };
     match honeyimage::verify::verify(&key.body, &mut oracle, &cfg) {
         Ok(v) => Ok(serde_json::to_string(&v).expect("verdict serialises")),

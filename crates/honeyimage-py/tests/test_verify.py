@@ -24,8 +24,9 @@ def test_infringer_flagged_clean_not(protected, infringer, clean):
     assert json.loads(v.to_json())["p_value"] == v.p_value
 
 
+@pytest.mark.parametrize("calibrate", [False, True])
 @pytest.mark.parametrize("which", ["infringer", "clean"])
-def test_same_verdict_as_the_cli_on_torchscript(which, protected, infringer, clean, tmp_path):
+def test_same_verdict_as_the_cli_on_torchscript(which, calibrate, protected, infringer, clean, tmp_path):
     import torch
 
     model = {"infringer": infringer, "clean": clean}[which]
@@ -33,10 +34,11 @@ def test_same_verdict_as_the_cli_on_torchscript(which, protected, infringer, cle
     protected.key.save(key)
     ts = tmp_path / "m.pt"
     torch.jit.trace(model, torch.zeros(1, 1, 28, 28)).save(str(ts))
-    r = run_cli("verify", "--key", str(key), "--model", str(ts), "--json")
+    r = run_cli("verify", "--key", str(key), "--model", str(ts), "--json", *(["--calibrate"] if calibrate else []))
     assert r.returncode in (0, 1), r.stderr
     cli = json.loads(r.stdout)
-    v = honeyimage.torch.verify(protected.key, model)
+    v = honeyimage.torch.verify(protected.key, model, calibrate=calibrate)
+    assert ("calibrated" in v.method) == calibrate, v.method
     assert v.verdict == cli["verdict"]
     assert v.p_value == pytest.approx(cli["p_value"], rel=1e-9, abs=0)
     assert v.mann_whitney_p == pytest.approx(cli["mann_whitney_p"], rel=1e-9, abs=0)

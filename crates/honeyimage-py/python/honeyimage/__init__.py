@@ -40,6 +40,7 @@ def verify(
     batch: int = 64,
     tta: Optional[int] = None,
     tta_flip: bool = True,
+    calibrate: bool = False,
     tau: Optional[float] = None,
     permutations: int = 200_000,
     seed: int = 0,
@@ -57,7 +58,9 @@ def verify(
 
     ``tta=PAD`` averages each image's loss over its shifts by up to PAD
     pixels (and mirror images unless ``tta_flip=False``), for suspects
-    trained with random crop + flip. Raises :class:`errors.SuspectError`
+    trained with random crop + flip. ``calibrate=True`` tests each image's
+    loss minus the key's proxy loss on it (``honeyimage verify
+    --calibrate``: per-image difficulty cancels; still exact). Raises :class:`errors.SuspectError`
     when the model raises or answers wrongly.
     """
     if not isinstance(key, Key):
@@ -65,7 +68,7 @@ def verify(
     if not callable(predict):
         raise TypeError(f"predict must be callable, not {type(predict).__name__}")
     name = name or getattr(predict, "__qualname__", None) or type(predict).__name__
-    text = _native.verify(key._k, adapter(predict, layout), name, output, alpha, label_only, permutations, seed, tau, batch, tta, tta_flip)
+    text = _native.verify(key._k, adapter(predict, layout), name, output, alpha, label_only, permutations, seed, tau, batch, tta, tta_flip, calibrate)
     return Verdict.from_json(text)
 
 

@@ -42,5 +42,6 @@ def verify(
     batch: int,
     tta_pad: Optional[int],
     tta_flip: bool,
+    calibrate: bool,
 ) -> str: ...
 def inspect(path: Union[str, PathLike[str]], format: Optional[str] = None) -> str: ...
