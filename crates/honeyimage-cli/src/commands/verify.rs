@@ -56,8 +56,8 @@ pub struct Args {
     #[arg(long, requires = "tta")]
     tta_no_flip: bool,
     /// Test each image's loss minus the key's proxy loss on it (the loss of
-    /// a model that never saw it), so per-image difficulty cancels out;
-    /// still exact.
+    /// a model that never saw it), so part of the per-image difficulty
+    /// cancels out; still exact. See RESULTS.md before relying on it.
     #[arg(long, conflicts_with = "label_only")]
     calibrate: bool,
     /// Permutations of the mean-difference test.

@@ -60,7 +60,7 @@ def verify(
     pixels (and mirror images unless ``tta_flip=False``), for suspects
     trained with random crop + flip. ``calibrate=True`` tests each image's
     loss minus the key's proxy loss on it (``honeyimage verify
-    --calibrate``: per-image difficulty cancels; still exact). Raises :class:`errors.SuspectError`
+    --calibrate``: part of the per-image difficulty cancels; still exact). Raises :class:`errors.SuspectError`
     when the model raises or answers wrongly.
     """
     if not isinstance(key, Key):

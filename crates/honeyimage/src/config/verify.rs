@@ -19,9 +19,9 @@ pub struct VerifyConfig {
     pub tta: Option<Tta>,
     /// Rank each image's suspect loss minus its proxy loss stored in the
     /// key (the out-model's loss on that image), instead of the raw loss:
-    /// per-image difficulty, which the R/W split otherwise leaves to
-    /// chance, cancels out. The proxy losses do not depend on the split, so
-    /// the test stays exact.
+    /// part of the per-image difficulty, which the R/W split otherwise
+    /// leaves to chance, cancels out. The proxy losses do not depend on the
+    /// split, so the test stays exact.
     pub calibrate: bool,
 }
 
