@@ -212,16 +212,15 @@ fn recipes(r: &EvalResults) -> Vec<String> {
 /// method's suspects pooled over the keys, twins paired within a key.
 /// The stealth is the first key's.
 pub fn summarise_point(value: usize, run: String, keys: &[EvalResults]) -> SweepPoint {
-    let r = keys;
-    let methods: Vec<Method> = first_seen(r.iter().flat_map(|k| &k.methods).map(|m| m.method));
-    let recipes = first_seen(r.iter().flat_map(recipes));
-    let rows = recipes.iter().flat_map(|a| methods.iter().filter_map(move |&m| power_row(r, m, a))).collect();
+    let methods: Vec<Method> = first_seen(keys.iter().flat_map(|k| &k.methods).map(|m| m.method));
+    let recipes = first_seen(keys.iter().flat_map(recipes));
+    let rows = recipes.iter().flat_map(|a| methods.iter().filter_map(move |&m| power_row(keys, m, a))).collect();
     let paired = recipes
         .iter()
-        .flat_map(|a| methods.iter().filter(|&&m| m != Method::HoneyImage).filter_map(move |&m| paired_row(r, m, a)))
+        .flat_map(|a| methods.iter().filter(|&&m| m != Method::HoneyImage).filter_map(move |&m| paired_row(keys, m, a)))
         .collect();
-    let stealth = r.first().map(|k| k.stealth.clone()).expect("a point has at least one key");
-    SweepPoint { value, run, keys: r.len(), stealth, rows, paired }
+    let stealth = keys.first().map(|k| k.stealth.clone()).expect("a point has at least one key");
+    SweepPoint { value, run, keys: keys.len(), stealth, rows, paired }
 }
 
 impl SweepResults {

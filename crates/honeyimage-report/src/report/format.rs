@@ -17,19 +17,20 @@ pub(super) fn fnum(x: f64, decimals: usize) -> String {
 /// zero reads `+0.00`, never `-0.00`.
 pub(super) fn signed(x: f64, decimals: usize) -> String {
     let s = format!("{x:+.decimals$}");
-    if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
-        format!("+{}", &s[1..])
-    } else {
-        s
+    match negative_zero(&s) {
+        Some(zero) => format!("+{zero}"),
+        None => s,
     }
 }
 
 /// `-0`, `-0.00` and the like (a tiny negative rounded) as `0`, `0.00`.
 fn no_negative_zero(s: String) -> String {
-    match s.strip_prefix('-') {
-        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
-        _ => s,
-    }
+    negative_zero(&s).map_or(s.clone(), str::to_string)
+}
+
+/// The digits of a formatted zero that carries a minus sign.
+fn negative_zero(s: &str) -> Option<&str> {
+    s.strip_prefix('-').filter(|rest| rest.chars().all(|c| c == '0' || c == '.'))
 }
 
 /// [`fnum`] of an optional value.
@@ -127,12 +128,12 @@ pub(super) fn duration(s: f64) -> String {
 
 /// An axis tick or threshold without needless decimals.
 pub(super) fn trim_num(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 || v.abs() >= 10.0 {
-        no_negative_zero(format!("{v:.0}"))
+    let s = if (v - v.round()).abs() < 1e-9 || v.abs() >= 10.0 {
+        format!("{v:.0}")
     } else {
-        let s = format!("{v:.2}");
-        no_negative_zero(s.trim_end_matches('0').trim_end_matches('.').to_string())
-    }
+        format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    no_negative_zero(s)
 }
 
 /// `n` and the noun in the right number.
