@@ -4,27 +4,14 @@ suspects of the verification tests. Prints a JSON line with train accuracy.
 
 usage: train_torch_suspect.py IDX_DIR OUT_PREFIX [--epochs 30] [--seed 0] [--limit N]
 """
-import argparse, gzip, json, os
+import argparse, json, os, sys
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_idx(path):
-    op = gzip.open if path.endswith(".gz") else open
-    with op(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def find(d, stem):
-    for name in (stem + ".gz", stem):
-        if os.path.exists(os.path.join(d, name)):
-            return os.path.join(d, name)
-    raise SystemExit(f"{d}: no {stem}[.gz]")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx import find, read_idx  # noqa: E402
 
 
 class Net(nn.Module):

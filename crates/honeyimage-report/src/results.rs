@@ -104,6 +104,12 @@ pub struct SuspectResult {
     /// What a cleaning attack removed from its training data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<Removed>,
+    /// p-value of the calibrated exact test (`verify --calibrate`: each
+    /// image's loss minus the key's proxy loss) on the same answers; None
+    /// where it does not apply (label-only answers, the watermark baseline)
+    /// or in results judged before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated_p: Option<f64>,
 }
 
 /// What a cleaning attack removed: of all training samples, and of the
@@ -141,6 +147,7 @@ impl SuspectResult {
             curve: Vec::new(),
             attack: String::new(),
             removed: None,
+            calibrated_p: None,
         }
     }
 }
@@ -157,6 +164,10 @@ impl SuspectResult {
 /// Detection quality of one method over its suspect population.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MethodSummary {
+    /// The calibrated exact test on the same suspects, beside the raw one
+    /// (None: no suspect was judged by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<CalibratedSummary>,
     /// The method summarised.
     pub method: Method,
     /// Infringing suspects.
@@ -310,11 +321,39 @@ pub struct EvalResults {
     pub robustness: Vec<AttackSummary>,
 }
 
+/// The calibrated exact test (`verify --calibrate`) of a set of suspects,
+/// judged on the same answers as the raw test beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedSummary {
+    /// Infringing suspects it judged.
+    pub infringing: usize,
+    /// Share of them with p < alpha (NaN: none judged).
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub tpr: f64,
+    /// Their median p (NaN: none judged).
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub median_p: f64,
+    /// Clean suspects it judged.
+    pub clean: usize,
+    /// Clean suspects with p < alpha.
+    pub clean_flagged: usize,
+}
+
+impl CalibratedSummary {
+    /// Share of the clean suspects not flagged (NaN: none judged).
+    pub fn tnr(&self) -> f64 {
+        if self.clean == 0 { f64::NAN } else { 1.0 - self.clean_flagged as f64 / self.clean as f64 }
+    }
+}
+
 /// How one method's verification fares against one attack: infringing
 /// suspects that went through it, against clean suspects given the same
 /// treatment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttackSummary {
+    /// The calibrated exact test on the same suspects (None: not judged by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<CalibratedSummary>,
     /// The attack's label with its strength (e.g. `jpeg-q75`).
     pub attack: String,
     /// Its family: data, training, cleaning, model or query.
@@ -464,6 +503,7 @@ mod tests {
         // suspect: NaN AUROC and interval, written as null.
         let m = MethodSummary {
             method: Method::HardUnperturbed,
+            calibrated: None,
             n_infringing: 0,
             n_clean: 3,
             auroc: f64::NAN,

@@ -24,6 +24,7 @@ pub fn suspect(name: &str, method: Method, role: Role, verdict: bool) -> Suspect
         curve: vec![],
         attack: String::new(),
         removed: None,
+        calibrated_p: None,
     }
 }
 
@@ -31,6 +32,7 @@ pub fn suspect(name: &str, method: Method, role: Role, verdict: bool) -> Suspect
 pub fn summary(method: Method) -> MethodSummary {
     MethodSummary {
         method,
+        calibrated: None,
         n_infringing: 1,
         n_clean: 1,
         auroc: 1.0,

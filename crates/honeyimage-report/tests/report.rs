@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use honeyimage_report::results::{
+    CalibratedSummary,
     AttackSummary, CurvePoint, EpochPoint, EvalResults, Example, FprAt, KeyPopulation,
     MethodCurve, MethodSummary, Removed, Stealth, SuspectResult,
 };
@@ -61,6 +62,7 @@ fn suspect(method: Method, role: Role, i: usize, p: f64, alpha: f64) -> SuspectR
         }],
         attack: String::new(),
         removed: None,
+        calibrated_p: (method != Method::BadNets).then(|| p.sqrt()),
     }
 }
 
@@ -110,6 +112,13 @@ fn synthetic() -> EvalResults {
             / 10.0;
         let is_badnets = method == Method::BadNets;
         methods.push(MethodSummary {
+            calibrated: (!is_badnets).then_some(CalibratedSummary {
+                infringing: 10,
+                tpr: tpr * 0.9,
+                median_p: 2e-4,
+                clean: 10,
+                clean_flagged: 1,
+            }),
             method,
             n_infringing: 10,
             n_clean: 10,
@@ -316,6 +325,7 @@ fn html_has_every_section_and_is_self_contained() {
     for needle in [
         "HoneyImage evaluation",
         "id=\"results-table\"",
+        ">Calibrated</th>",
         "id=\"stealth-table\"",
         "id=\"histograms\"",
         "id=\"curve-plot\"",
@@ -447,7 +457,7 @@ fn csv_has_one_row_per_suspect_and_quotes() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict,key,attack,removed_all,removed_marked"
+        "name,method,role,arch,seed,epochs,train_accuracy,test_accuracy,p_value,statistic,tau_score,effect_size,label_only_p,verdict,key,attack,removed_all,removed_marked,calibrated_p"
     );
     assert_eq!(lines.len(), r.suspects.len() + 1);
     assert!(
@@ -457,10 +467,12 @@ fn csv_has_one_row_per_suspect_and_quotes() {
         "{}",
         lines[1]
     );
-    // Every unquoted row has the 18 columns; badnets NaNs are empty fields.
+    // Every unquoted row has the 19 columns; badnets NaNs are empty fields,
+    // and it has no calibrated p (no key).
     for l in &lines[2..] {
-        assert_eq!(l.split(',').count(), 18, "{l}");
-        assert!(l.ends_with(",0,,,"), "main key, no attack: {l}");
+        assert_eq!(l.split(',').count(), 19, "{l}");
+        assert!(l.contains(",0,,,,") || l.contains(",0,,,0."), "main key, no attack: {l}");
+        assert_eq!(l.starts_with("badnets/"), l.ends_with(",0,,,,"), "{l}");
     }
     let badnets = lines.iter().find(|l| l.starts_with("badnets/")).unwrap();
     assert!(
@@ -788,7 +800,7 @@ fn rows_of_further_keys_change_no_table_or_count() {
     // The CSV keeps every row, with its key.
     let csv = suspects_csv(&keyed);
     assert_eq!(csv.lines().count(), 1 + keyed.suspects.len());
-    assert_eq!(csv.lines().filter(|l| l.ends_with(",11,,,")).count(), 10);
+    assert_eq!(csv.lines().filter(|l| l.contains(",11,,,")).count(), 10);
 }
 
 #[test]
@@ -826,6 +838,7 @@ fn with_attacks(mut r: EvalResults) -> EvalResults {
             attack: attack.into(),
             family: family.into(),
             method,
+            calibrated: None,
             label_only: attack == "labels-only",
             infringing: 10,
             tpr_001,
@@ -931,7 +944,7 @@ fn robustness_section_renders_its_finding_heat_map_and_costs() {
     let csv = suspects_csv(&r);
     assert_eq!(csv.lines().count(), 1 + r.suspects.len());
     assert!(
-        csv.contains(",true,0,loss-filter-0p05-f4,0.075,0.525\n"),
+        csv.contains(",true,0,loss-filter-0p05-f4,0.075,0.525,"),
         "{csv}"
     );
     // Without attacks there is no section, and JSON round-trips it.

@@ -50,6 +50,14 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A file of recorded answers (`verify --answers`) is malformed or lacks an image.
+    #[error("answers {path}: {message}")]
+    Answers {
+        /// The answers file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
     /// The key file is corrupt, tampered with or for another release.
     #[error("key {path}: {message}")]
     Key {

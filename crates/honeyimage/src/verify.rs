@@ -247,6 +247,18 @@ fn strata(key: &KeyBody, lw: &[f64], lr: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {
 }
 
 /// Each sample's loss minus its proxy loss from the key.
+/// The calibrated test's p-value (what `calibrate` gives) on the losses a
+/// verdict already holds: the same answers, no new queries, so a raw and a
+/// calibrated judgement of one suspect can be reported side by side. None
+/// for a label-only verdict (no losses).
+pub fn calibrated_p(key: &KeyBody, v: &Verdict, cfg: &VerifyConfig) -> Result<Option<f64>> {
+    if v.losses_released.len() != key.released.len() || v.losses_withheld.len() != key.withheld.len() || v.losses_released.is_empty() {
+        return Ok(None);
+    }
+    let (cr, cw) = (calibrated(&key.released, &v.losses_released)?, calibrated(&key.withheld, &v.losses_withheld)?);
+    Ok(Some(loss_tests(key, &cw, &cr, cfg)?.rank_p))
+}
+
 fn calibrated(samples: &[crate::key::KeySample], losses: &[f64]) -> Result<Vec<f64>> {
     samples
         .iter()

@@ -12,7 +12,7 @@ use honeyimage::config::VerifyConfig;
 use honeyimage::key::{Bytes, DatasetInfo, KeyBody, KeySample, ReleaseInfo, RwSplit};
 use honeyimage::protect::ProtectConfig;
 use honeyimage::query::{Answer, Oracle, OutputKind};
-use honeyimage::verify::{verify, Tta};
+use honeyimage::verify::{calibrated_p, verify, Tta};
 use honeyimage::Result;
 
 const CLASSES: usize = 3;
@@ -299,6 +299,11 @@ fn the_calibrated_test_is_exact_and_gains_power_where_difficulty_varies() {
     let k = key_with_difficulty(10, 5);
     let v = verify(&k, &mut difficult(&k, 0, 0.0), &calibrated).unwrap();
     assert!(v.method.contains("calibrated"), "{}", v.method);
+    // From a raw verdict's losses (what eval reports beside the raw test):
+    // the same p as querying again with calibrate.
+    let raw = verify(&k, &mut difficult(&k, 0, 0.0), &cfg(false)).unwrap();
+    assert_eq!(calibrated_p(&k, &raw, &cfg(false)).unwrap(), Some(v.p_value));
+    assert_ne!(raw.p_value, v.p_value);
     // A key whose proxy loss is not a number cannot calibrate.
     let mut bad = key_with_difficulty(10, 5);
     bad.withheld[3].proxy_loss = f64::NAN;

@@ -115,6 +115,11 @@ pub fn print_summary(results: &EvalResults, out: &std::path::Path) {
         );
     }
     for m in &results.methods {
+        if let Some(c) = &m.calibrated {
+            println!("{}: calibrated test TPR {:.2} (median p {:.2e}), TNR {:.2} ({} of {} clean flagged)", m.method, c.tpr, c.median_p, c.tnr(), c.clean_flagged, c.clean);
+        }
+    }
+    for m in &results.methods {
         if let (Some(d), Some((lo, hi))) = (m.accuracy_drop_points, m.accuracy_drop_ci95) {
             println!("{}: accuracy drop {d:+.2} points, 95% CI [{lo:+.2}, {hi:+.2}] over {} pairs", m.method, m.accuracy_drop_pairs);
         }
@@ -144,8 +149,9 @@ fn print_robustness(results: &EvalResults) {
     println!("{:<26} {:<18} {:>4} {:>8} {:>7} {:>9} {:>7} {:>7} {:>16}", "attack", "method", "#inf", "TPR.001", "TPR.01", "median p", "AUROC", "clean+", "test acc");
     for a in &results.robustness {
         let removed = a.removed.map(|r| format!("  removed {:.1}% of all, {:.1}% of marked", 100.0 * r.all, 100.0 * r.marked)).unwrap_or_default();
+        let calibrated = a.calibrated.map(|c| format!("  calibrated TPR.001 {:.2}, clean+ {}/{}", c.tpr, c.clean_flagged, c.clean)).unwrap_or_default();
         println!(
-            "{:<26} {:<18} {:>4} {:>8.2} {:>7.2} {:>9.2e} {:>7.3} {:>7} {:>7.4} ({:+.2}){removed}",
+            "{:<26} {:<18} {:>4} {:>8.2} {:>7.2} {:>9.2e} {:>7.3} {:>7} {:>7.4} ({:+.2}){removed}{calibrated}",
             a.attack,
             a.method,
             a.infringing,

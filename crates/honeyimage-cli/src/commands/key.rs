@@ -39,6 +39,20 @@ enum Action {
         #[arg(long)]
         check: Option<String>,
     },
+    /// Export the images `verify` sends to a suspect, as PNG files named by
+    /// the SHA-256 of their pixels (no name or order says which were
+    /// released), for someone else to query the suspect with; `verify
+    /// --answers` then reads their recorded answers.
+    Queries {
+        /// Key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Folder to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        pass: PassphraseArgs,
+    },
     /// Write a passphrase-encrypted copy of a key.
     Encrypt {
         /// Plain key file.
@@ -65,6 +79,11 @@ enum Action {
 
 pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     match args.action {
+        Action::Queries { key, out, pass } => {
+            let k = pass.load_key(&key)?;
+            let n = honeyimage::query::answers::export_queries(&k, &out)?;
+            println!("{n} query images written to {} (answer each in a CSV: image,<one score per class> or image,label)", out.display());
+        }
         Action::Info { key, pass, json } => {
             let encrypted = honeyimage::key::is_encrypted(&honeyimage::key::read_bytes(&key)?);
             let k = pass.load_key(&key)?;

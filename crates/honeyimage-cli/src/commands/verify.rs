@@ -24,13 +24,18 @@ pub struct Args {
     #[arg(long, requires = "keys", value_name = "FILE.html")]
     report: Option<PathBuf>,
     /// Suspect: a model folder, a TorchScript .pt file or an .onnx file.
-    #[arg(long, conflicts_with = "endpoint", required_unless_present = "endpoint")]
+    #[arg(long, conflicts_with_all = ["endpoint", "answers"], required_unless_present_any = ["endpoint", "answers"])]
     model: Option<String>,
     /// Suspect: an http(s) endpoint: our protocol (docs/HTTP_PROTOCOL.md), an
     /// Open Inference Protocol model URL (.../v2/models/NAME), TF Serving
     /// (.../v1/models/NAME) or TorchServe (.../predictions/NAME).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "answers")]
     endpoint: Option<String>,
+    /// Suspect: its answers recorded elsewhere, a CSV with one row per image
+    /// that `honeyimage key queries` exported (`image,<class scores>` or
+    /// `image,label`); --output says what the scores are.
+    #[arg(long, conflicts_with = "tta")]
+    answers: Option<PathBuf>,
     /// Significance level of the verdict.
     #[arg(long, default_value_t = 0.001)]
     alpha: f64,
@@ -135,8 +140,12 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitStatus> {
     Ok(if v.verdict { ExitStatus::Trained } else { ExitStatus::Success })
 }
 
-/// The suspect named by --model or --endpoint, opened.
+/// The suspect named by --model, --endpoint or --answers, opened.
 fn open_suspect(args: &Args) -> Result<(String, Box<dyn honeyimage::query::Oracle>)> {
+    if let Some(path) = &args.answers {
+        let answers = honeyimage::query::answers::RecordedAnswers::open(path, args.pre.output)?;
+        return Ok((path.display().to_string(), Box::new(answers)));
+    }
     let target = args.model.clone().or(args.endpoint.clone()).expect("clap requires one");
     let opts = open_options(&args.pre, &args.http)?;
     let oracle = honeyimage::query::open(&target, &opts, honeyimage::default_device()).with_context(|| format!("opening suspect {}", honeyimage::query::shown_target(&target)))?;

@@ -51,6 +51,18 @@ seeds_per_arch = 1
     let methods: Vec<&str> = r["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
     assert_eq!(methods, ["honeyimage", "random-pgd", "hard-unperturbed", "badnets"]);
     assert!(r["methods"][0]["auroc"].as_f64().unwrap() > 0.9, "{}", r["methods"][0]);
+    // The calibrated test is reported beside the raw one for every method
+    // with a key, on the same suspects; the watermark has none.
+    for (i, m) in methods.iter().enumerate() {
+        let c = &r["methods"][i]["calibrated"];
+        let keyed = suspects.iter().filter(|s| s["method"] == *m && s["key"] == 0 && s.get("attack").is_none());
+        if *m == "badnets" {
+            assert!(c.is_null() && suspects.iter().all(|s| s["method"] != "badnets" || s.get("calibrated_p").is_none()), "{c}");
+            continue;
+        }
+        assert!(keyed.clone().all(|s| (0.0..=1.0).contains(&s["calibrated_p"].as_f64().unwrap())), "{m}");
+        assert_eq!((c["infringing"].as_u64(), c["clean"].as_u64()), (r["methods"][i]["n_infringing"].as_u64(), r["methods"][i]["n_clean"].as_u64()), "{m}: {c}");
+    }
     assert!(r["stealth"]["linf_max"].as_u64().unwrap() <= 4);
     assert!(!r["curve"].as_array().unwrap().is_empty(), "training-length curve missing");
     // Every method with a key has its own curve, at epoch 5 and at the end.
@@ -164,6 +176,9 @@ kind = "labels-only"
     assert_eq!(r["methods"][0]["n_infringing"], 1);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("id=\"robustness\""), "robustness section missing");
+    // Behind a label-only API there are no losses to calibrate.
+    assert!(row("labels-only", "honeyimage").get("calibrated").is_none());
+    assert_eq!(row("jpeg-q75", "honeyimage")["calibrated"]["infringing"], 1);
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert!(csv.lines().next().unwrap().contains("attack"));
     assert!(csv.contains("jpeg-q75"));

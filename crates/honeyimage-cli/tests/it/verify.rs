@@ -95,13 +95,17 @@ fn infringing_suspects_are_flagged_through_every_query_path_and_clean_ones_are_n
     let _ = server.wait();
     assert_eq!(c_lo, 1, "label-only API: {v_lo}");
     assert!(v_lo["method"].as_str().unwrap().contains("Fisher"), "{v_lo}");
+    // Far past alpha, though not as far as our own model: the foreign
+    // model's exact losses depend on the CPU's kernels (AVX2 and AVX-512
+    // machines gave p below 1e-6 and 2.3e-6 for the same seed).
     for (c, v) in [(c1, &v_pt), (c2, &v_onnx), (c3, &v_http)] {
         assert_eq!(c, 1, "{v}");
-        assert!(v["p_value"].as_f64().unwrap() < 1e-6, "{v}");
+        assert!(v["p_value"].as_f64().unwrap() < 1e-4, "{v}");
     }
     // The same model through three paths gives the same losses.
     let mr = |v: &serde_json::Value| v["mean_loss_released"].as_f64().unwrap();
     assert!((mr(&v_pt) - mr(&v_onnx)).abs() < 1e-3 && (mr(&v_pt) - mr(&v_http)).abs() < 1e-3, "{} {} {}", mr(&v_pt), mr(&v_onnx), mr(&v_http));
+    recorded_answers_give_the_live_verdict(dir.path(), &key, &pt, &v_pt);
 
     // 3. Clean suspects: disjoint Fashion-MNIST data, and the release minus the HoneyImages.
     let disjoint = fmnist_range(dir.path(), 40_000, 43_000);
@@ -122,6 +126,56 @@ fn infringing_suspects_are_flagged_through_every_query_path_and_clean_ones_are_n
     train(&minus_r, &hardest, "25");
     let (code, v) = verify_json(&key, &["--model", hardest.to_str().unwrap()], &[]);
     assert_eq!(code, 0, "model trained on the release minus R flagged: {v}");
+}
+
+/// Someone else queries the suspect: `key queries` exports the images, a
+/// Python script (the auditor's own) answers each PNG with the TorchScript
+/// model, and `verify --answers` reaches the live verdict; a label-only
+/// record is judged by --label-only; a missing answer is named.
+fn recorded_answers_give_the_live_verdict(dir: &Path, key: &Path, pt: &str, live: &serde_json::Value) {
+    let queries = dir.join("queries");
+    let o = run(&["key", "queries", "--key", key.to_str().unwrap(), "--out", queries.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = std::fs::read_dir(&queries).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 60, "one PNG per distinct query image: {names:?}");
+    assert!(names.iter().all(|n| n.len() == 68 && n.ends_with(".png")), "{names:?}");
+    let o = run(&["key", "queries", "--key", key.to_str().unwrap(), "--out", queries.to_str().unwrap()]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let (scores, labels) = (dir.join("answers.csv"), dir.join("labels.csv"));
+    let auditor = r#"
+import os, sys, numpy as np, torch
+from PIL import Image
+folder, model, scores, labels = sys.argv[1:]
+m = torch.jit.load(model)
+names = sorted(os.listdir(folder))
+x = torch.from_numpy(np.stack([np.asarray(Image.open(os.path.join(folder, n))) for n in names])[:, None].astype(np.float32) / 255)
+with torch.no_grad():
+    out = m(x).double()
+with open(scores, "w") as f:
+    f.write("image," + ",".join(str(j) for j in range(out.shape[1])) + "\n")
+    for n, row in zip(names, out.tolist()):
+        f.write(n + "," + ",".join(repr(v) for v in row) + "\n")
+with open(labels, "w") as f:
+    f.write("image,label\n" + "".join(f"{n[:-4]},{int(r.argmax())}\n" for n, r in zip(names, out)))
+"#;
+    let o = Command::new("python3").args(["-c", auditor, queries.to_str().unwrap(), pt, scores.to_str().unwrap(), labels.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (code, v) = verify_json(key, &["--answers", scores.to_str().unwrap()], &["--output", "logits"]);
+    assert_eq!(code, 1, "{v}");
+    let f = |v: &serde_json::Value, field: &str| v[field].as_f64().unwrap();
+    for field in ["mean_loss_released", "mean_loss_withheld"] {
+        assert!((f(&v, field) - f(live, field)).abs() < 1e-4, "{field}: recorded {v} vs live {live}");
+    }
+    assert!(f(&v, "p_value") < 1e-4, "{v}");
+    let (code, v) = verify_json(key, &["--answers", labels.to_str().unwrap()], &["--label-only"]);
+    assert!(code == 1 && v["method"].as_str().unwrap().contains("Fisher"), "{v}");
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let dropped = lines.remove(7)[..64].to_string();
+    let partial = dir.join("partial.csv");
+    std::fs::write(&partial, lines.join("\n")).unwrap();
+    let o = run(&["verify", "--key", key.to_str().unwrap(), "--answers", partial.to_str().unwrap()]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains(&dropped) && stderr(&o).contains("partial.csv"), "{}", stderr(&o));
 }
 
 fn fake_key(dir: &Path) -> std::path::PathBuf {
@@ -199,4 +253,54 @@ fn tampered_or_foreign_keys_are_refused() {
     let o = run(&["verify", "--key", key.to_str().unwrap(), "--release", other.to_str().unwrap(), "--endpoint", "http://127.0.0.1:9/v1/predict"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("different release"), "{}", stderr(&o));
+}
+
+/// The goal-regime experiment's scripts (RESULTS.md), small and on the CPU:
+/// releases packed as differences from the base set (checked against the
+/// release folders), foreign suspects trained on them (PyTorch), their
+/// logits judged by `verify --answers`, a rerun that trains nothing again,
+/// and a key paired with the wrong release refused.
+#[test]
+fn the_regime_scripts_run_small_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = fmnist_subset(dir.path(), 2000);
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(Path::new(FMNIST).join(f), data.join(f)).unwrap();
+    }
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let protect = |name: &str, extra: &[&str]| {
+        let (rel, key) = (dir.path().join(name), dir.path().join(format!("{name}.key")));
+        let mut args = vec!["protect", "--data", data.to_str().unwrap(), "--out", rel.to_str().unwrap(), "--key", key.to_str().unwrap()];
+        args.extend(["--count", "20", "--proxy-epochs", "2", "--steps", "5", "--no-baseline", "--seed", "0"]);
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (p(&key), p(&rel))
+    };
+    let (hk, hr) = protect("honey-k0", &[]);
+    let (pk, pr) = protect("plain-k0", &["--no-perturb"]);
+    let script = |name: &str| format!("{}/../../scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+    let python = |args: &[String]| Command::new("python3").args(args).output().unwrap();
+    let prep = p(&dir.path().join("prep"));
+    let wrong = python(&[script("regime_prepare.py"), prep.clone(), p(&data), format!("honey-k0={hk}:{pr}")]);
+    assert!(!wrong.status.success() && stderr(&wrong).contains("differs"), "{}", stderr(&wrong));
+    let o = python(&[script("regime_prepare.py"), prep.clone(), p(&data), format!("honey-k0={hk}:{hr}"), format!("plain-k0={pk}:{pr}"), "--archs".into(), "smallcnn".into(), "--clean-seeds".into(), "1".into()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 jobs"), "{}", stdout(&o));
+    let sus = p(&dir.path().join("suspects"));
+    let train = || python(&[script("regime_suspects.py"), prep.clone(), sus.clone(), "--device".into(), "cpu".into(), "--epochs".into(), "2".into(), "--workers".into(), "1".into()]);
+    let o = train();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("test ").count(), 3, "{}", stdout(&o));
+    let o = train();
+    assert!(o.status.success() && !stdout(&o).contains("test "), "a rerun resumes: {}", stdout(&o));
+    let out = dir.path().join("verdicts");
+    let o = python(&[script("regime_verify.py"), p(&out), prep, sus, format!("honey-k0={hk}"), format!("plain-k0={pk}"), "--bin".into(), env!("CARGO_BIN_EXE_honeyimage").into()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("honey - plain: 1 pairs"), "{}", stdout(&o));
+    let tsv = std::fs::read_to_string(out.join("results.tsv")).unwrap();
+    // 2 infringing suspects x 2 tests, and the clean one x 2 keys x 2 tests.
+    assert_eq!(tsv.lines().count(), 1 + 4 + 4, "{tsv}");
+    let ps: Vec<f64> = tsv.lines().skip(1).map(|l| l.split('\t').nth(7).unwrap().parse().unwrap()).collect();
+    assert!(ps.iter().all(|p| (0.0..=1.0).contains(p)), "{ps:?}");
 }

@@ -3,7 +3,7 @@
 
 use crate::results::EvalResults;
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 19] = [
     "name",
     "method",
     "role",
@@ -23,18 +23,20 @@ const HEADER: [&str; 18] = [
     "attack",
     "removed_all",
     "removed_marked",
+    "calibrated_p",
 ];
 
 /// `results.csv`: a header row, then one row per suspect — every key's, so
 /// unlike the page's tables it holds each clean model once per key — with
 /// the columns `name, method, role, arch, seed, epochs, train_accuracy,
 /// test_accuracy, p_value, statistic, tau_score, effect_size, label_only_p,
-/// verdict, key, attack, removed_all, removed_marked` (`key` 0 is the main
+/// verdict, key, attack, removed_all, removed_marked, calibrated_p` (`key` 0 is the main
 /// key; `attack` is empty for an unattacked suspect, and `removed_all` /
 /// `removed_marked` are the fractions of all and of the marked training
-/// samples a cleaning attack removed, empty for other suspects). The last
-/// four were appended in turn so that readers of the older columns keep
-/// working.
+/// samples a cleaning attack removed, empty for other suspects;
+/// `calibrated_p` is the calibrated exact test's p on the same answers,
+/// empty where it does not apply). The last five were appended in turn so
+/// that readers of the older columns keep working.
 /// Fields are quoted when they hold a comma, quote or line break; NaN is an
 /// empty field, infinities are `inf`/`-inf`, the verdict is `true`/`false`.
 pub fn suspects_csv(results: &EvalResults) -> String {
@@ -63,6 +65,7 @@ pub fn suspects_csv(results: &EvalResults) -> String {
             s.attack.clone(),
             s.removed.map_or_else(String::new, |r| num(r.all)),
             s.removed.map_or_else(String::new, |r| num(r.marked)),
+            s.calibrated_p.map_or_else(String::new, num),
         ];
         w.write_record(&row).expect("writing to memory");
     }
@@ -108,7 +111,7 @@ mod tests {
             "{}",
             rows[1]
         );
-        assert!(rows[1].ends_with(",true,0,,,\n"), "{}", rows[1]);
+        assert!(rows[1].ends_with(",true,0,,,,\n"), "{}", rows[1]);
         assert!(
             rows[2].starts_with("\"say \"\"hi\"\"\",random-pgd,clean-disjoint,"),
             "{}",
@@ -143,7 +146,7 @@ mod tests {
         let csv = suspects_csv(&results(vec![s]));
         assert_eq!(
             csv.lines().nth(1),
-            Some("x,badnets,infringing,small-cnn,1,3,0.9,0.8,0,inf,,-inf,,true,0,,,")
+            Some("x,badnets,infringing,small-cnn,1,3,0.9,0.8,0,inf,,-inf,,true,0,,,,")
         );
         assert!(csv.ends_with('\n') && !csv.contains('\r'));
     }
@@ -159,7 +162,7 @@ mod tests {
         let csv = suspects_csv(&r);
         let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
         let header = reader.headers().unwrap().clone();
-        assert_eq!(header.len(), 18);
+        assert_eq!(header.len(), 19);
         assert_eq!(&header[14], "key");
         assert_eq!(
             &header[13], "verdict",
@@ -182,6 +185,7 @@ mod tests {
             all: 0.075,
             marked: f64::NAN,
         });
+        filtered.calibrated_p = Some(0.25);
         let csv = suspects_csv(&results(vec![
             suspect("plain", Method::HoneyImage, Role::Infringing, true),
             jpeg,
@@ -191,7 +195,7 @@ mod tests {
         let header = reader.headers().unwrap().clone();
         assert_eq!(
             header.iter().skip(14).collect::<Vec<_>>(),
-            ["key", "attack", "removed_all", "removed_marked"]
+            ["key", "attack", "removed_all", "removed_marked", "calibrated_p"]
         );
         let tails: Vec<Vec<String>> = reader
             .records()
@@ -200,9 +204,9 @@ mod tests {
         assert_eq!(
             tails,
             [
-                vec!["", "", ""],
-                vec!["jpeg-q75", "", ""],
-                vec!["loss-filter-0p05-f4", "0.075", ""],
+                vec!["", "", "", ""],
+                vec!["jpeg-q75", "", "", ""],
+                vec!["loss-filter-0p05-f4", "0.075", "", "0.25"],
             ]
         );
     }

@@ -15,12 +15,14 @@ use super::plots::{hex, method_color};
 type Column = (fn(&MethodSummary) -> Option<f64>, bool);
 
 /// The number columns, in table order (after method, infringing, clean).
-const COLUMNS: [Column; 10] = [
+const COLUMNS: [Column; 12] = [
     (|m| Some(m.auroc), false),
     (|m| Some(m.tpr), false),
     (|m| Some(m.tnr), false),
     (|m| m.tpr_at_1pct_fpr, false),
     (|m| m.tpr_at_01pct_fpr, false),
+    (|m| m.calibrated.map(|c| c.tpr), false),
+    (|m| m.calibrated.map(|c| c.tnr()), false),
     (|m| m.tau_auroc, false),
     (|m| m.tau_tpr, false),
     (|m| m.tau_tnr, false),
@@ -36,7 +38,9 @@ pub(super) fn section(r: &EvalResults) -> Markup {
             p.note {
                 "Exact test: a suspect is flagged when p < α = " (alpha_str(r.alpha)) ". "
                 "τ rule: the paper's loss-gap score against a threshold τ calibrated on the clean suspects "
-                "(its TNR is leave-one-out: each clean model judged by a τ calibrated on the others). Best value per column in "
+                "(its TNR is leave-one-out: each clean model judged by a τ calibrated on the others). "
+                "Calibrated test: the same exact test on each image's loss minus the key's proxy loss, "
+                "on the same answers (verify --calibrate). Best value per column in "
                 span.best-key { "bold" } "."
             }
             div.scroll {
@@ -56,6 +60,7 @@ fn methods_head() -> Markup {
             tr.group {
                 th colspan="3" {}
                 th colspan="5" { "Exact test" }
+                th colspan="2" { "Calibrated" }
                 th colspan="3" { "τ rule" }
                 th colspan="2" { "Harmlessness" }
             }
@@ -68,6 +73,8 @@ fn methods_head() -> Markup {
                 th.num { "TNR" }
                 th.num { "TPR @" br; "1% FPR" }
                 th.num { "TPR @" br; "0.1% FPR" }
+                th.num { "TPR" }
+                th.num { "TNR" }
                 th.num { "AUROC" }
                 th.num { "TPR" }
                 th.num { "TNR" }
@@ -85,7 +92,7 @@ fn methods_body(ms: &[MethodSummary]) -> Markup {
         .collect();
     html! {
         @if ms.is_empty() {
-            tr { td.empty colspan="13" { "No methods were evaluated." } }
+            tr { td.empty colspan="15" { "No methods were evaluated." } }
         }
         @for (i, m) in ms.iter().enumerate() {
             tr {
@@ -104,7 +111,7 @@ fn methods_body(ms: &[MethodSummary]) -> Markup {
 }
 
 /// The number cells of one method's row, in [`COLUMNS`] order.
-fn method_cells(m: &MethodSummary) -> [Markup; 10] {
+fn method_cells(m: &MethodSummary) -> [Markup; 12] {
     let (lo, hi) = m.auroc_ci;
     let auroc = html! {
         (fnum(m.auroc, 3))
@@ -119,6 +126,8 @@ fn method_cells(m: &MethodSummary) -> [Markup; 10] {
         text(pct(m.tnr)),
         text(pct_opt(m.tpr_at_1pct_fpr)),
         text(pct_opt(m.tpr_at_01pct_fpr)),
+        text(pct_opt(m.calibrated.map(|c| c.tpr))),
+        text(pct_opt(m.calibrated.map(|c| c.tnr()))),
         text(fopt(m.tau_auroc, 3)),
         text(pct_opt(m.tau_tpr)),
         text(pct_opt(m.tau_tnr)),

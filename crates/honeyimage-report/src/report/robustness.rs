@@ -240,8 +240,11 @@ fn heat_cell(a: Option<&AttackSummary>) -> Markup {
     let Some(a) = a else {
         return html! { td.heat.muted title="not run" { (DASH) } };
     };
+    let calibrated = a.calibrated.map_or(String::new(), |c| {
+        format!(" · calibrated test: TPR {} (median p {}), {} of {} clean flagged", fnum(c.tpr, 2), p_short(c.median_p), c.clean_flagged, c.clean)
+    });
     let title = format!(
-        "TPR at α = 0.01: {} · median p: {} · AUROC: {} · {} infringing / {} of {} clean flagged",
+        "TPR at α = 0.01: {} · median p: {} · AUROC: {} · {} infringing / {} of {} clean flagged{calibrated}",
         fnum(a.tpr_01, 2),
         p_short(a.median_p),
         fnum(a.auroc, 3),
@@ -375,6 +378,7 @@ mod tests {
             attack: attack.into(),
             family: family.into(),
             method,
+            calibrated: None,
             label_only: false,
             infringing: 4,
             tpr_001: 0.95,

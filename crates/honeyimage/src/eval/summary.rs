@@ -2,7 +2,7 @@
 //! (AUROC with a bootstrap interval, TPR/TNR at the decision rule, TPR at low
 //! FPR, the paper's tau rule), harmlessness (paired accuracy drop),
 //! stealthiness of the HoneyImages and the training-length curve.
-use honeyimage_report::results::{AttackSummary, CurvePoint, MethodCurve, Removed, EpochPoint, Example, FprAt, KeyLevel, KeyPopulation, MethodSummary, Stealth, SuspectResult};
+use honeyimage_report::results::{AttackSummary, CalibratedSummary, CurvePoint, MethodCurve, Removed, EpochPoint, Example, FprAt, KeyLevel, KeyPopulation, MethodSummary, Stealth, SuspectResult};
 use honeyimage_report::{Method, Role};
 
 use crate::config::EvalConfig;
@@ -70,6 +70,7 @@ pub fn summarise_method(m: Method, suspects: &[SuspectResult], config: &EvalConf
     let tau = tau_summary(&pos, &neg, config.tau_fpr)?;
     let drops = accuracy_drops(&pos, &mine);
     Ok(MethodSummary {
+        calibrated: calibrated_summary(&pos, &neg, config.alpha),
         method: m,
         n_infringing: pos.len(),
         n_clean: neg.len(),
@@ -90,6 +91,17 @@ pub fn summarise_method(m: Method, suspects: &[SuspectResult], config: &EvalConf
         accuracy_drop_ci95: honeyimage_stats::mean_t_interval(&drops, 0.95).ok(),
         accuracy_drop_pairs: drops.len(),
     })
+}
+
+/// The calibrated test over the suspects that have its p-value (None: none has).
+fn calibrated_summary(pos: &[&SuspectResult], neg: &[&SuspectResult], alpha: f64) -> Option<CalibratedSummary> {
+    let p: Vec<f64> = pos.iter().filter_map(|s| s.calibrated_p).collect();
+    let n: Vec<f64> = neg.iter().filter_map(|s| s.calibrated_p).collect();
+    if p.is_empty() && n.is_empty() {
+        return None;
+    }
+    let tpr = if p.is_empty() { f64::NAN } else { p.iter().filter(|&&x| x < alpha).count() as f64 / p.len() as f64 };
+    Some(CalibratedSummary { infringing: p.len(), tpr, median_p: median(p), clean: n.len(), clean_flagged: n.iter().filter(|&&x| x < alpha).count() })
 }
 
 /// Stealthiness of the key's HoneyImages (R and W), with LPIPS when weights are given.
@@ -240,6 +252,7 @@ fn attack_summary(attack: &crate::config::Attack, m: Method, suspects: &[Suspect
     let base_acc = pos.iter().filter_map(|s| suspects.iter().find(|b| b.key == 0 && b.attack.is_empty() && b.method == m && b.name == base_name(s)).map(|b| b.test_accuracy));
     let removed: Vec<Removed> = pos.iter().filter_map(|s| s.removed).collect();
     Ok(AttackSummary {
+        calibrated: calibrated_summary(&pos, &neg, alpha),
         attack: label.clone(),
         family: attack.family().as_str().to_string(),
         method: m,
@@ -316,6 +329,17 @@ mod tests {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
         assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn the_calibrated_test_is_summarised_over_the_suspects_it_judged() {
+        let s = |role: Role, p: Option<f64>| SuspectResult { calibrated_p: p, ..SuspectResult::unjudged("x".into(), Method::HoneyImage, role, "small-cnn".into()) };
+        let (a, b, c) = (s(Role::Infringing, Some(1e-4)), s(Role::Infringing, Some(0.02)), s(Role::Infringing, None));
+        let (d, e) = (s(Role::CleanDisjoint, Some(5e-4)), s(Role::CleanDisjoint, Some(0.3)));
+        let c = calibrated_summary(&[&a, &b, &c], &[&d, &e], 0.001).unwrap();
+        assert_eq!((c.infringing, c.tpr, c.median_p, c.clean, c.clean_flagged), (2, 0.5, 0.02, 2, 1));
+        assert_eq!(c.tnr(), 0.5);
+        assert_eq!(calibrated_summary(&[&s(Role::Infringing, None)], &[], 0.001), None, "no suspect judged: no summary");
     }
 
     #[test]

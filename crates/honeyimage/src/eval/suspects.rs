@@ -22,7 +22,7 @@ use crate::model::Model;
 use crate::query::ModelOracle;
 use crate::tensors::TensorSet;
 use crate::train::{train, TrainEvent, TrainReport};
-use crate::verify::verify;
+use crate::verify::{calibrated_p, verify};
 use crate::Result;
 
 /// Training sets, loaded once and shared by the jobs that use them.
@@ -151,6 +151,7 @@ fn judge(f: &Facts, o: &mut dyn crate::query::Oracle, method: Method, cx: &Ctx) 
         Judge::Key(k) => {
             let v = verify(k, o, &vcfg)?;
             (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
+            r.calibrated_p = calibrated_p(k, &v, &vcfg)?;
             if f.job.attack.is_none() {
                 r.curve = f.curves.get(&method).cloned().unwrap_or_default();
                 r.curve.push(EpochPoint { epoch: f.epochs, p_value: v.p_value, tau_score: v.tau_rule.score, train_accuracy: f.train_accuracy });
@@ -185,6 +186,7 @@ fn judge_with_key(oracle: &mut dyn crate::query::Oracle, base: &SuspectResult, k
     let name = if j == 0 { base.name.clone() } else { format!("{}@k{j}", base.name) };
     let mut r = SuspectResult { name, key: j, curve: Vec::new(), ..base.clone() };
     (r.p_value, r.tau_score, r.effect_size, r.label_only_p) = (v.p_value, v.tau_rule.score, v.effect_size, v.label_only.fisher_p);
+    r.calibrated_p = calibrated_p(key, &v, vcfg)?;
     r.statistic = -r.p_value.max(1e-300).log10();
     r.verdict = r.p_value < alpha;
     Ok(r)

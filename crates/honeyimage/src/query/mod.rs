@@ -4,7 +4,9 @@
 //! pure Rust) and an HTTP(S) endpoint ([`remote`]: our JSON protocol of
 //! docs/HTTP_PROTOCOL.md, the Open Inference Protocol, TF Serving or
 //! TorchServe, over [`http`]'s transport with TLS and credentials). Foreign
-//! models get configurable preprocessing.
+//! models get configurable preprocessing. A fifth, [`answers`], replays
+//! answers that someone else recorded from the suspect.
+pub mod answers;
 #[cfg(feature = "torch")]
 pub mod http;
 #[cfg(feature = "torch")]
