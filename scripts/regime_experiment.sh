@@ -17,7 +17,8 @@
 #                      with a GPU: --device cuda; on CPU: days at full size),
 #                      or copy the w*.jsonl of a run elsewhere into OUT/suspects
 #   verify             OUT/results.tsv and the summary (honeyimage verify --answers)
-# Every stage resumes: what exists is kept.
+# Every stage resumes: what exists is kept. REGIME_COUNT=N protects with
+# N marks instead of 100 (use a fresh OUT per N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -34,7 +35,7 @@ case "$stage" in
       [ -f "$out/$spec/key.hkey" ] && continue
       mkdir -p "$out/$spec"
       "$bin" --quiet protect --data "$data" --out "$out/$spec/release" --key "$out/$spec/key.hkey" \
-        --work "$out/$spec/work" --seed "$k" --count 100 --json "${extra[@]}" > "$out/$spec/protect.json.tmp"
+        --work "$out/$spec/work" --seed "$k" --count "${REGIME_COUNT:-100}" --json "${extra[@]}" > "$out/$spec/protect.json.tmp"
       mv "$out/$spec/protect.json.tmp" "$out/$spec/protect.json"
     done;;
   prepare)

@@ -10,7 +10,7 @@ fn class_name(e: &Error) -> &'static str {
     match e {
         Error::Data(_) => "DataError",
         Error::Key { .. } | Error::KeyFormat { .. } => "KeyFileError",
-        Error::Model { .. } | Error::Reply { .. } => "SuspectError",
+        Error::Model { .. } | Error::Reply { .. } | Error::Answers { .. } => "SuspectError",
         Error::Invalid { .. } | Error::NonFinite(_) | Error::Json { .. } => "InvalidArgument",
         Error::Io { .. } | Error::Checkpoint { .. } => "FileError",
         _ => "HoneyImageError",

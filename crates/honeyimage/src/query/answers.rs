@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{Answer, Oracle, OutputKind};
-use crate::key::KeyBody;
 use crate::{Error, Result};
 
 /// The SHA-256 (hex) of an image's u8 HWC pixels: its name in an export.
@@ -32,7 +31,7 @@ pub fn image_digest(pixels: &[u8]) -> String {
 /// released. Written into a temporary sibling and renamed, so a killed
 /// export leaves no `out`. Returns how many images were written.
 #[cfg(feature = "torch")]
-pub fn export_queries(key: &KeyBody, out: &Path) -> Result<usize> {
+pub fn export_queries(key: &crate::key::KeyBody, out: &Path) -> Result<usize> {
     if out.exists() {
         return Err(Error::invalid("output folder", format!("{} already exists", out.display())));
     }
