@@ -4,7 +4,7 @@
 #   2. play the infringer: train a small CNN on the release until it fits it,
 #   3. verify that model with the key (exit 1 = "trained on the protected dataset").
 # Outputs go to runs/demo/ (override with HONEYIMAGE_DEMO_DIR); a rerun reuses
-# what is already there. About 12 minutes on 2 CPU cores.
+# what is already there. About 16 minutes on 2 CPU cores (protect 3, training 12.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
