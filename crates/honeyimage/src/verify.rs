@@ -255,8 +255,13 @@ pub fn calibrated_p(key: &KeyBody, v: &Verdict, cfg: &VerifyConfig) -> Result<Op
     if v.losses_released.len() != key.released.len() || v.losses_withheld.len() != key.withheld.len() || v.losses_released.is_empty() {
         return Ok(None);
     }
-    let (cr, cw) = (calibrated(&key.released, &v.losses_released)?, calibrated(&key.withheld, &v.losses_withheld)?);
-    Ok(Some(loss_tests(key, &cw, &cr, cfg)?.rank_p))
+    let (cr, cw) = calibrated_pair(key, &v.losses_released, &v.losses_withheld)?;
+    Ok(Some(rank_test(key, &cw, &cr, cfg)?.0))
+}
+
+/// Each image's loss minus the key's proxy loss on it, for R and for W.
+fn calibrated_pair(key: &KeyBody, lr: &[f64], lw: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+    Ok((calibrated(&key.released, lr)?, calibrated(&key.withheld, lw)?))
 }
 
 fn calibrated(samples: &[crate::key::KeySample], losses: &[f64]) -> Result<Vec<f64>> {
@@ -274,18 +279,25 @@ fn calibrated(samples: &[crate::key::KeySample], losses: &[f64]) -> Result<Vec<f
 /// pooled for a version-1 key split class-blind) and the permutation test
 /// of the mean difference with the same within-class permutations.
 fn loss_tests(key: &KeyBody, lw: &[f64], lr: &[f64], cfg: &VerifyConfig) -> Result<LossTests> {
-    use honeyimage_stats::{monte_carlo_permutation, stratified_rank_sum_test, PermutationStatistic};
-    let b = cfg.permutations as u64;
+    use honeyimage_stats::{monte_carlo_permutation, PermutationStatistic};
+    let (rank_p, rank_method) = rank_test(key, lw, lr, cfg)?;
+    let mean_p = if key.split == RwSplit::ClassStratified {
+        monte_carlo_permutation(&strata(key, lw, lr), PermutationStatistic::MeanDifference, Alternative::Greater, cfg.permutations as u64, cfg.seed)?.p_value
+    } else {
+        honeyimage_stats::permutation_test(lw, lr, Alternative::Greater, cfg.permutations, cfg.seed)?.p_value
+    };
+    Ok(LossTests { rank_p, rank_method, mean_p })
+}
+
+/// The decision test (W > R, one-sided): stratified within classes for a
+/// class-stratified split, pooled otherwise. Its p-value and method.
+fn rank_test(key: &KeyBody, lw: &[f64], lr: &[f64], cfg: &VerifyConfig) -> Result<(f64, String)> {
     if key.split == RwSplit::ClassStratified {
-        let st = strata(key, lw, lr);
-        let rank = stratified_rank_sum_test(&st, Alternative::Greater, b, cfg.seed)?;
-        let mean = monte_carlo_permutation(&st, PermutationStatistic::MeanDifference, Alternative::Greater, b, cfg.seed)?;
-        let rank_method = format!("stratified Mann-Whitney U within classes, {}", rank.method_description());
-        return Ok(LossTests { rank_p: rank.p_value, rank_method, mean_p: mean.p_value });
+        let rank = honeyimage_stats::stratified_rank_sum_test(&strata(key, lw, lr), Alternative::Greater, cfg.permutations as u64, cfg.seed)?;
+        return Ok((rank.p_value, format!("stratified Mann-Whitney U within classes, {}", rank.method_description())));
     }
     let mw = honeyimage_stats::mann_whitney_u(lw, lr, Alternative::Greater)?;
-    let perm = honeyimage_stats::permutation_test(lw, lr, Alternative::Greater, cfg.permutations, cfg.seed)?;
-    Ok(LossTests { rank_p: mw.p_value, rank_method: mw.method, mean_p: perm.p_value })
+    Ok((mw.p_value, mw.method))
 }
 
 /// Runs the verification: queries R and W together in one seeded random
@@ -318,7 +330,7 @@ pub fn verify(key: &KeyBody, oracle: &mut dyn Oracle, cfg: &VerifyConfig) -> Res
     };
     let (lr, lw) = unshuffle(&losses, &order, n_r, n_w);
     let tests = if cfg.calibrate {
-        let (cr, cw) = (calibrated(&key.released, &lr)?, calibrated(&key.withheld, &lw)?);
+        let (cr, cw) = calibrated_pair(key, &lr, &lw)?;
         loss_tests(key, &cw, &cr, cfg)?
     } else {
         loss_tests(key, &lw, &lr, cfg)?
