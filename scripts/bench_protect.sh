@@ -3,26 +3,28 @@
 # on the same data, threads and machine, alternating RUNS runs of each
 # (single runs on a shared VM vary by +-25%): prints per-stage medians (with
 # min-max), the ratio of medians (reference / honeyimage; > 1: faster) and
-# peak RSS.
-# Usage: scripts/bench_protect.sh [DATA_DIR] [THREADS] [RUNS]   (default: Debian's Fashion-MNIST, 2, 1)
+# peak RSS. PRECISION=bf16 runs both in bf16 mixed precision (honeyimage's
+# `--precision bf16`, the reference's torch.autocast); default fp32.
+# Usage: [PRECISION=fp32|bf16] scripts/bench_protect.sh [DATA_DIR] [THREADS] [RUNS]   (default: Debian's Fashion-MNIST, 2, 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 data="${1:-/usr/share/datasets/fashion-mnist}"
 export OMP_NUM_THREADS="${2:-2}"
 runs="${3:-1}"
+precision="${PRECISION:-fp32}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bin=target/release/honeyimage
 [ -x "$bin" ] || cargo build --release -q -p honeyimage-cli
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512_bf16|amx_bf16|amx_tile|avx512f|avx2' | sort -u | xargs)"
-echo "threads: $OMP_NUM_THREADS, runs: $runs (alternating)"
+echo "threads: $OMP_NUM_THREADS, runs: $runs (alternating), precision: $precision"
 for i in $(seq 1 "$runs"); do
   start=$EPOCHREALTIME
-  "$bin" protect --data "$data" --out "$tmp/rel$i" --key "$tmp/k$i.key" --json > "$tmp/rust$i.json" 2> "$tmp/rust$i.log"
+  "$bin" protect --data "$data" --out "$tmp/rel$i" --key "$tmp/k$i.key" --precision "$precision" --json > "$tmp/rust$i.json" 2> "$tmp/rust$i.log"
   python -c "print($EPOCHREALTIME - $start)" > "$tmp/wall$i"
   rm -rf "$tmp/rel$i" "$tmp/rel$i.work"
-  python scripts/protect_torch.py "$data" "$tmp/ref$i" --threads "$OMP_NUM_THREADS" > "$tmp/torch$i.json"
+  python scripts/protect_torch.py "$data" "$tmp/ref$i" --threads "$OMP_NUM_THREADS" --precision "$precision" > "$tmp/torch$i.json"
   rm -rf "$tmp/ref$i"
 done
 python - "$tmp" "$runs" <<'PY'

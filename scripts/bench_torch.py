@@ -1,5 +1,7 @@
 """PyTorch side of `cargo bench -p honeyimage --bench train_step`: the same
-networks, optimiser and batch as the Rust benchmark, images/s as JSON."""
+networks, optimiser and batch as the Rust benchmark, images/s as JSON.
+With --bf16, the steps also run under torch.autocast("cpu", bfloat16)
+(rows ending in _bf16)."""
 import gzip, json, os, sys, time
 import numpy as np
 import torch
@@ -72,26 +74,33 @@ def main():
     torch.manual_seed(0)
     x, y = torch.rand(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
     out = {}
+    precisions = (False, True) if "--bf16" in sys.argv else (False,)
     for name, cls, steps in [("small-cnn", SmallCnn, 60), ("resnet18", ResNet18, 6)]:
-        m = cls()
-        o = opt(m)
+        for bf16 in precisions:
+            suffix = "_bf16" if bf16 else ""
+            m = cls()
+            o = opt(m)
 
-        def train_step():
-            m.train()
-            o.zero_grad()
-            F.cross_entropy(m(x), y).backward()
-            o.step()
+            def train_step():
+                m.train()
+                o.zero_grad()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss = F.cross_entropy(m(x), y)
+                loss.backward()
+                o.step()
 
-        out[f"{name}/train_step"] = timed(steps, train_step)
+            out[f"{name}/train_step{suffix}"] = timed(steps, train_step)
 
-        def grad_step():
-            m.eval()
-            xi = x.detach().requires_grad_(True)
-            g, = torch.autograd.grad(F.cross_entropy(m(xi), y), xi)
-            (xi + g.sign() * (0.4 / 255)).clamp(0, 1)
+            def grad_step():
+                m.eval()
+                xi = x.detach().requires_grad_(True)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss = F.cross_entropy(m(xi), y)
+                g, = torch.autograd.grad(loss, xi)
+                (xi + g.sign() * (0.4 / 255)).clamp(0, 1)
 
-        out[f"{name}/input_grad_step"] = timed(steps, grad_step)
-    if os.path.isdir(FMNIST):
+            out[f"{name}/input_grad_step{suffix}"] = timed(steps, grad_step)
+    for bf16 in precisions if os.path.isdir(FMNIST) else ():
         t = time.perf_counter()
         with gzip.open(f"{FMNIST}/train-images-idx3-ubyte.gz") as f:
             imgs = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
@@ -106,9 +115,11 @@ def main():
         for i in range(0, 10000, BATCH):
             idx = perm[i:i + BATCH]
             o.zero_grad()
-            F.cross_entropy(m(xs[idx]), ys[idx]).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(m(xs[idx]), ys[idx])
+            loss.backward()
             o.step()
-        out["small-cnn/end_to_end_epoch_10k"] = 10000 / (time.perf_counter() - t)
+        out["small-cnn/end_to_end_epoch_10k" + ("_bf16" if bf16 else "")] = 10000 / (time.perf_counter() - t)
     json.dump(out, sys.stdout)
 
 

@@ -7,8 +7,9 @@ Usage:
 A and B are RUN_DIR:METHOD (e.g. runs/augmentation-eot:honeyimage and
 runs/augmentation:hard-unperturbed); RUN_A+RUN_B:METHOD pools the suspects
 of several runs of the same protection (the first run's result wins when
-both hold a suspect). Infringing suspects are paired by
-architecture and training seed (same candidates and seeds when the runs
+both hold a suspect); RUN1,RUN2:METHOD lists replicates (e.g. one run per
+protection key), the i-th of A paired with the i-th of B. Infringing
+suspects are paired by replicate, architecture and training seed (same candidates and seeds when the runs
 share their protection seed and private data); with --attack only the
 suspects that went through that attack (its label, e.g. crop2-flip), else
 the unattacked ones. Prints each pair's p-values, the difference in
@@ -25,8 +26,11 @@ import sys
 def load(spec, attack):
     runs, method = spec.rsplit(":", 1)
     out = {}
-    for run in reversed(runs.split("+")):
-        out.update(load_run(run, method, attack))
+    for rep, group in enumerate(runs.split(",")):
+        pooled = {}
+        for run in reversed(group.split("+")):
+            pooled.update(load_run(run, method, attack))
+        out.update({(rep,) + k: p for k, p in pooled.items()})
     return out
 
 
@@ -90,9 +94,9 @@ def main():
     keys = sorted(set(a) & set(b))
     if not keys:
         sys.exit(f"no paired infringing suspects (A has {sorted(a)}, B has {sorted(b)})")
-    print(f"{'arch':<14} {'seed':>4} {'p (A)':>10} {'p (B)':>10}")
+    print(f"{'run':>3} {'arch':<14} {'seed':>4} {'p (A)':>10} {'p (B)':>10}")
     for k in keys:
-        print(f"{k[0]:<14} {k[1]:>4} {a[k]:>10.2e} {b[k]:>10.2e}")
+        print(f"{k[0]:>3} {k[1]:<14} {k[2]:>4} {a[k]:>10.2e} {b[k]:>10.2e}")
     hit = lambda p: p < args.alpha
     both = sum(hit(a[k]) and hit(b[k]) for k in keys)
     only_a = sum(hit(a[k]) and not hit(b[k]) for k in keys)

@@ -14,8 +14,11 @@ like protect (HoneyImages, the unperturbed reference, and both on random
 samples); 8-bit quantisation; the release (IDX, gzip) and a key (npz).
 
 Same work, not the same numbers: weights are initialised by PyTorch's RNG.
+With --precision bf16, the training and input-gradient forward passes run
+under torch.autocast("cpu", torch.bfloat16), as honeyimage's `--precision
+bf16` does; hardness losses stay fp32 in both.
 
-Usage: protect_torch.py DATA_DIR OUT_DIR [--count N] [--threads T] [--limit N]
+Usage: protect_torch.py DATA_DIR OUT_DIR [--count N] [--threads T] [--limit N] [--precision fp32|bf16]
 Prints one JSON line: stage times (s), peak RSS (MiB).
 """
 import argparse
@@ -45,6 +48,13 @@ def read_idx(path):
     return np.frombuffer(raw[4 + 4 * dims :], dtype=np.uint8).reshape(shape)
 
 
+BF16 = False  # set by --precision
+
+
+def mixed():
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16)
+
+
 def lr_at(step, total, warmup, lr):
     if step < warmup:
         return lr * (step + 1) / warmup
@@ -66,7 +76,9 @@ def train(x, y, epochs, seed, batch=128, lr=0.05):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, lr)
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            with mixed():
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
             opt.step()
             step += 1
     return model.eval()
@@ -146,11 +158,15 @@ def optimise(x, y, groups, perturb, seed, eps=4 / 255, alpha=0.4 / 255, steps=20
             for _ in range(inner_steps):
                 ord_ = rng.choice(pool, size=min(inner_batch, len(pool)), replace=False)
                 opt.zero_grad(set_to_none=True)
-                F.cross_entropy(inm(torch.cat([xc, x[ord_]])), torch.cat([yc, y[ord_]])).backward()
+                with mixed():
+                    loss = F.cross_entropy(inm(torch.cat([xc, x[ord_]])), torch.cat([yc, y[ord_]]))
+                loss.backward()
                 opt.step()
             xg = xc.detach().requires_grad_(True)
             inm.eval()
-            gap = F.cross_entropy(out_model(xg), yc, reduction="sum") - F.cross_entropy(inm(xg), yc, reduction="sum")
+            with mixed():
+                lo, li = out_model(xg), inm(xg)
+            gap = F.cross_entropy(lo.float(), yc, reduction="sum") - F.cross_entropy(li.float(), yc, reduction="sum")
             inm.train()
             if perturb:
                 (grad,) = torch.autograd.grad(gap, [xg])
@@ -180,7 +196,10 @@ def main():
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--limit", type=int, default=None, help="first N images only (smoke runs)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
+    global BF16
+    BF16 = a.precision == "bf16"
     torch.set_num_threads(a.threads)
     times, t0 = {}, time.time()
     raw = read_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"))
@@ -229,7 +248,7 @@ def main():
     times["release+key"] = time.time() - t
     times["total"] = time.time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": {s: round(v, 2) for s, v in times.items()}, "peak_mib": round(peak), "threads": a.threads, "torch": torch.__version__}))
+    print(json.dumps({"seconds": {s: round(v, 2) for s, v in times.items()}, "peak_mib": round(peak), "threads": a.threads, "precision": a.precision, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -1,1 +1,5 @@
 include!("../../build-support/torch_rpath.rs");
+
+fn main() {
+    emit_rpath();
+}

@@ -32,6 +32,36 @@ pub fn set<T>(slot: &mut T, flag: Option<T>) {
     }
 }
 
+/// A `--precision` flag: `fp32`, `bf16`, or `auto` (bf16 where the device
+/// has bf16 units, see [`honeyimage::precision::best_available`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrecisionFlag {
+    /// Decided by the device this run uses.
+    Auto,
+    /// As given.
+    Fixed(honeyimage::config::Precision),
+}
+
+impl std::str::FromStr for PrecisionFlag {
+    type Err = honeyimage::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(PrecisionFlag::Auto);
+        }
+        s.parse().map(PrecisionFlag::Fixed).map_err(|_| honeyimage::Error::invalid("precision", format!("{s:?}; expected auto, fp32 or bf16")))
+    }
+}
+
+impl PrecisionFlag {
+    /// The precision this run uses on the default device.
+    pub fn resolve(self) -> honeyimage::config::Precision {
+        match self {
+            PrecisionFlag::Auto => honeyimage::precision::best_available(honeyimage::default_device()),
+            PrecisionFlag::Fixed(p) => p,
+        }
+    }
+}
+
 /// Reads a TOML settings file (every field optional) or takes the defaults.
 pub fn from_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result<T> {
     let Some(p) = path else { return Ok(T::default()) };

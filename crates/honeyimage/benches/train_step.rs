@@ -3,11 +3,15 @@
 //! ResNet-18 at batch 128 on 28x28x1 inputs, plus an end-to-end run (read
 //! Fashion-MNIST from its IDX files, one epoch on 10k images). Then runs the
 //! same networks in PyTorch (scripts/bench_torch.py, same machine, same run)
-//! and prints the ratio. `cargo bench -p honeyimage --bench train_step`.
+//! and prints the ratio. On CPUs with bf16 units the steps also run in bf16
+//! mixed precision (`_bf16` rows: honeyimage's `Precision::Bf16` against
+//! PyTorch's `torch.autocast("cpu", torch.bfloat16)`).
+//! `cargo bench -p honeyimage --bench train_step`.
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use honeyimage::model::channel_stats;
+use honeyimage::precision::{bf16_units, Precision};
 use honeyimage::tensors::TensorSet;
 use honeyimage::train::{train, TrainConfig, Trainer};
 use honeyimage::{Arch, Model, ModelConfig};
@@ -32,6 +36,15 @@ fn time_steps(steps: usize, mut f: impl FnMut()) -> f64 {
     (steps as f64 * BATCH as f64) / t.elapsed().as_secs_f64()
 }
 
+/// fp32, and bf16 where the CPU has bf16 units (elsewhere libtorch
+/// emulates it, which says nothing about the tool's speed).
+fn precisions() -> Vec<Precision> {
+    match bf16_units().is_empty() {
+        true => vec![Precision::Fp32],
+        false => vec![Precision::Fp32, Precision::Bf16],
+    }
+}
+
 fn main() {
     let only_python = std::env::args().any(|a| a == "--python-only");
     let mut rust = BTreeMap::new();
@@ -40,40 +53,51 @@ fn main() {
         let x = Tensor::rand([BATCH, 1, 28, 28], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(10, [BATCH], (Kind::Int64, Device::Cpu));
         for (arch, steps) in [(Arch::SmallCnn, 60), (Arch::Resnet18, 6)] {
-            let m = model(arch);
-            let cfg = TrainConfig::default();
-            let mut tr = Trainer::new(&m, &cfg, 1000).unwrap();
-            let ips = time_steps(steps, || {
-                tr.step(&m, &x, &y).unwrap();
-            });
-            rust.insert(format!("{arch}/train_step"), ips);
-            let ips = time_steps(steps, || {
-                let xi = x.detach().set_requires_grad(true);
-                let loss = m.forward_t(&xi, false).cross_entropy_for_logits(&y);
-                let g = tch::Tensor::run_backward(&[&loss], &[&xi], false, false);
-                let _ = (&xi + g[0].sign() * (0.4 / 255.0)).clamp(0.0, 1.0);
-            });
-            rust.insert(format!("{arch}/input_grad_step"), ips);
+            for precision in precisions() {
+                let suffix = if precision == Precision::Bf16 { "_bf16" } else { "" };
+                let m = model(arch);
+                let cfg = TrainConfig { precision, ..TrainConfig::default() };
+                let mut tr = Trainer::new(&m, &cfg, 1000).unwrap();
+                let ips = time_steps(steps, || {
+                    tr.step(&m, &x, &y).unwrap();
+                });
+                rust.insert(format!("{arch}/train_step{suffix}"), ips);
+                let ips = time_steps(steps, || {
+                    let xi = x.detach().set_requires_grad(true);
+                    let loss = m.forward_at(&xi, false, precision).cross_entropy_for_logits(&y);
+                    let g = tch::Tensor::run_backward(&[&loss], &[&xi], false, false);
+                    let _ = (&xi + g[0].sign() * (0.4 / 255.0)).clamp(0.0, 1.0);
+                });
+                rust.insert(format!("{arch}/input_grad_step{suffix}"), ips);
+            }
         }
         if std::path::Path::new(FMNIST).exists() {
-            let t = Instant::now();
-            let src = honeyimage_data::DataSource::open(std::path::Path::new(FMNIST), None).unwrap();
-            let ds = src.load(honeyimage_data::Split::Train).unwrap();
-            let ds = ds.subset(&(0..10_000).collect::<Vec<_>>());
-            let m = Model::new(
-                ModelConfig::new(Arch::SmallCnn, 1, 28, 28, ds.class_names.clone(), channel_stats(&ds)),
-                Device::Cpu,
-                0,
-            )
-            .unwrap();
-            let set = TensorSet::from_dataset(&ds, Device::Cpu).unwrap();
-            let cfg = TrainConfig { epochs: 1, ..TrainConfig::default() };
-            train(&m, &set, &cfg, &mut |_| {}).unwrap();
-            rust.insert("small-cnn/end_to_end_epoch_10k".to_string(), 10_000.0 / t.elapsed().as_secs_f64());
+            for precision in precisions() {
+                let suffix = if precision == Precision::Bf16 { "_bf16" } else { "" };
+                let t = Instant::now();
+                let src = honeyimage_data::DataSource::open(std::path::Path::new(FMNIST), None).unwrap();
+                let ds = src.load(honeyimage_data::Split::Train).unwrap();
+                let ds = ds.subset(&(0..10_000).collect::<Vec<_>>());
+                let m = Model::new(
+                    ModelConfig::new(Arch::SmallCnn, 1, 28, 28, ds.class_names.clone(), channel_stats(&ds)),
+                    Device::Cpu,
+                    0,
+                )
+                .unwrap();
+                let set = TensorSet::from_dataset(&ds, Device::Cpu).unwrap();
+                let cfg = TrainConfig { epochs: 1, precision, ..TrainConfig::default() };
+                train(&m, &set, &cfg, &mut |_| {}).unwrap();
+                rust.insert(format!("small-cnn/end_to_end_epoch_10k{suffix}"), 10_000.0 / t.elapsed().as_secs_f64());
+            }
         }
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench_torch.py");
-    let out = std::process::Command::new("python3").arg(script).output();
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script);
+    if precisions().contains(&Precision::Bf16) {
+        cmd.arg("--bf16");
+    }
+    let out = cmd.output();
     let py: BTreeMap<String, f64> = match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or_default(),
         Ok(o) => {
@@ -97,5 +121,5 @@ fn main() {
         };
         println!("{k:<34} {:>12} {:>12} {ratio:>7}", fmt(r), fmt(p));
     }
-    println!("threads: libtorch {}", tch::get_num_threads());
+    println!("threads: libtorch {}; bf16 units: {:?} (_bf16 rows: autocast in both)", tch::get_num_threads(), bf16_units());
 }

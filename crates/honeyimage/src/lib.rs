@@ -18,6 +18,8 @@ pub mod lpips;
 #[cfg(feature = "torch")]
 pub mod model;
 #[cfg(feature = "torch")]
+pub mod precision;
+#[cfg(feature = "torch")]
 pub mod protect;
 pub mod query;
 #[cfg(feature = "torch")]

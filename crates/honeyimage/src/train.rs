@@ -196,7 +196,7 @@ impl Trainer {
     /// Mixup, adversarial training and distillation are built on it.
     pub fn step_with(&mut self, model: &Model, x: &Tensor, loss_of: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<(f64, Tensor)> {
         let lr = self.lr_at(self.step);
-        let logits = model.forward_t(x, true);
+        let logits = model.forward_at(x, true, self.config.precision);
         let loss = loss_of(&logits)?;
         self.opt.backward_step(&loss, lr);
         self.step += 1;

@@ -133,6 +133,12 @@ pub struct Args {
     /// libtorch threads (default: libtorch's own choice).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
+    /// Arithmetic of the proxies' training, the in-models and the input
+    /// gradients: `bf16` (mixed precision, fp32 weights), `fp32`, or `auto`
+    /// (bf16 where the CPU has bf16 units or on a GPU). Hardness scores and
+    /// reported losses are fp32 either way; the key records the choice.
+    #[arg(long, value_name = "auto|fp32|bf16")]
+    precision: Option<crate::settings::PrecisionFlag>,
 }
 
 /// The library's defaults, then `--config`, then the flags.
@@ -166,6 +172,7 @@ fn settings(args: &Args) -> Result<ProtectConfig> {
         c.seed = s;
         c.proxy_train.seed = s;
     }
+    set(&mut c.proxy_train.precision, args.precision.map(|p| p.resolve()));
     Ok(c)
 }
 
@@ -189,7 +196,17 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitStatus> {
         return optimise_one_fold(&args, &config, &src, &work, k, ui);
     }
     let passphrase = if args.encrypt_key { Some(args.pass.get(&args.key.display().to_string(), true)?) } else { None };
-    ui.status(format!("protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, work dir {}", args.data.display(), src.format(), args.split, config.count, config.epsilon, config.steps, work.display()));
+    ui.status(format!(
+        "protecting {} ({}, {} split): N = {}, epsilon {}/255, T = {}, {}, work dir {}",
+        args.data.display(),
+        src.format(),
+        args.split,
+        config.count,
+        config.epsilon,
+        config.steps,
+        config.proxy_train.precision,
+        work.display()
+    ));
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let mut on_event = |ev: ProtectEvent| show_event(ev, &mut bars, ui);
     let outcome = match &recipients {

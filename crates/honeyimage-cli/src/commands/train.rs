@@ -63,6 +63,11 @@ pub struct Args {
     /// Seed of initial weights, batch order and augmentation.
     #[arg(long)]
     seed: Option<u64>,
+    /// Arithmetic of the forward and backward passes: `bf16` (mixed
+    /// precision, fp32 weights), `fp32`, or `auto` (bf16 where the CPU has
+    /// bf16 units or on a GPU). The reported accuracy is fp32 either way.
+    #[arg(long, value_name = "auto|fp32|bf16")]
+    precision: Option<crate::settings::PrecisionFlag>,
     /// Evaluate on this many test images at most (stratified; default all).
     #[arg(long)]
     test_limit: Option<usize>,
@@ -91,6 +96,7 @@ fn settings(args: &Args) -> Result<TrainConfig> {
     set(&mut c.label_smoothing, args.label_smoothing);
     set(&mut c.crop_padding, args.crop_padding);
     set(&mut c.seed, args.seed);
+    set(&mut c.precision, args.precision.map(|p| p.resolve()));
     c.nesterov &= !args.no_nesterov;
     c.flip |= args.flip;
     c.validate()?;

@@ -68,6 +68,40 @@ fn protect_writes_a_release_that_differs_only_at_honey_positions() {
 }
 
 #[test]
+fn protect_in_bf16_keeps_the_budget_and_records_its_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = fmnist_subset(dir.path(), 2000);
+    let d = data.to_str().unwrap();
+    let protect = |name: &str, precision: &str| {
+        let (out, key, work) = (dir.path().join(name), dir.path().join(format!("{name}.key")), dir.path().join(format!("{name}.work")));
+        let mut args = protect_args(d, out.to_str().unwrap(), key.to_str().unwrap(), work.to_str().unwrap());
+        args.extend(["--precision", precision]);
+        let o = run(&args);
+        (o, key)
+    };
+    let (o, key16) = protect("b", "bf16");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(summary["linf_max"].as_u64().unwrap() <= 4, "{summary}");
+    assert!(summary["ssim_min"].as_f64().unwrap() >= 0.99, "{summary}");
+    assert!(summary["proxy_fold_accuracy"][0].as_f64().unwrap() > 0.6, "{summary}");
+    let k16 = honeyimage::key::load(&key16).unwrap();
+    assert_eq!(k16.params.proxy_train.precision, honeyimage::config::Precision::Bf16, "the key records the precision");
+    // The same seed in fp32: the key says fp32, and the HoneyImages differ
+    // (so the flag reached the passes), with the same budget.
+    let (o, key32) = protect("f", "fp32");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let k32 = honeyimage::key::load(&key32).unwrap();
+    assert_eq!(k32.params.proxy_train.precision, honeyimage::config::Precision::Fp32);
+    let honey = |k: &honeyimage::key::KeyBody| k.released.iter().map(|s| (s.index, s.honey.0.clone())).collect::<Vec<_>>();
+    assert_ne!(honey(&k16), honey(&k32), "bf16 and fp32 protections are identical");
+    // An unknown precision is refused, naming it.
+    let (o, _) = protect("x", "fp16");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("fp16"), "{}", stderr(&o));
+}
+
+#[test]
 fn protect_killed_midway_resumes_to_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let data = fmnist_subset(dir.path(), 2000);

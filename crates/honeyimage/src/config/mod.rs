@@ -12,5 +12,5 @@ pub use attack::{Attack, AttackFamily};
 pub use eval::{ArchSpec, BadNets, Baselines, EvalConfig, ExternalModel, Sweep, SweepParameter};
 pub use model::{Arch, ModelConfig};
 pub use protect::{Eot, Objective, ProtectConfig, Selection, Step};
-pub use train::TrainConfig;
+pub use train::{Precision, TrainConfig};
 pub use verify::{Tta, VerifyConfig};

@@ -31,6 +31,57 @@ pub struct TrainConfig {
     pub flip: bool,
     /// Seed of weights, batch order and augmentation.
     pub seed: u64,
+    /// Arithmetic of the forward and backward passes (the weights and the
+    /// optimiser stay fp32 either way).
+    #[serde(skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
+}
+
+/// Arithmetic of the training and PGD passes. Every number the tool reports
+/// or decides on (hardness scores, verification losses, accuracies) is
+/// computed in fp32 whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single precision throughout.
+    #[default]
+    Fp32,
+    /// bf16 mixed precision: convolutions and matrix products in bfloat16
+    /// under libtorch's autocast, with fp32 weights (the master copies),
+    /// optimiser and losses. Needs no loss scaling: bf16 has fp32's range.
+    Bf16,
+}
+
+impl Precision {
+    /// Whether this is [`Precision::Fp32`] (the default, left out of saved settings).
+    pub fn is_fp32(&self) -> bool {
+        *self == Precision::Fp32
+    }
+
+    /// `"fp32"` or `"bf16"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(Error::invalid("precision", format!("{s:?}; expected fp32 or bf16"))),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -47,6 +98,7 @@ impl Default for TrainConfig {
             crop_padding: 0,
             flip: false,
             seed: 0,
+            precision: Precision::Fp32,
         }
     }
 }

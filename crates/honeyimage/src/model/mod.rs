@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-pub use crate::config::{Arch, ModelConfig};
+pub use crate::config::{Arch, ModelConfig, Precision};
 pub use card::{ModelCard, TrainReport};
 use crate::fsio::tmp_sibling;
 use crate::tensors::TensorSet;
@@ -94,6 +94,14 @@ impl Model {
     /// happens here so that gradients w.r.t. pixels are in pixel space.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         self.features_t(x, train).apply(&self.head)
+    }
+
+    /// [`Model::forward_t`] in `precision`: for bf16, its convolutions and
+    /// matrix products run in bfloat16 (see [`crate::precision`]); the
+    /// logits come back as fp32 either way. For training and input
+    /// gradients; reported numbers use the fp32 [`Model::logits`].
+    pub fn forward_at(&self, x: &Tensor, train: bool, precision: Precision) -> Tensor {
+        crate::precision::to_fp32(crate::precision::run(precision, self.device(), || self.forward_t(x, train)))
     }
 
     /// Penultimate features `[n, d]` (what the linear head reads) of images

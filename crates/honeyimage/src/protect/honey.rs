@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
 
-use crate::config::{Objective, Step};
+use crate::config::{Objective, Precision, Step};
 use crate::model::Model;
 use crate::tensors::{tensor_to_u8_nhwc, to_vec_f64, TensorSet};
 use crate::train::{TrainConfig, Trainer};
@@ -52,6 +52,9 @@ pub struct HoneyConfig {
     pub objective: Objective,
     /// How each outer iteration moves the perturbation.
     pub step: Step,
+    /// Arithmetic of the in-models' training and of the input gradients;
+    /// the losses reported at the end are fp32 either way.
+    pub precision: Precision,
 }
 
 /// The candidates of one fold and the proxies that never saw them.
@@ -102,17 +105,18 @@ impl HoneyOutcome {
     }
 }
 
-fn ce(model: &Model, x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor {
-    model.forward_t(x, false).cross_entropy_loss::<Tensor>(y, None, reduction, -100, 0.0)
+fn ce(model: &Model, x: &Tensor, y: &Tensor, reduction: Reduction, precision: Precision) -> Tensor {
+    model.forward_at(x, false, precision).cross_entropy_loss::<Tensor>(y, None, reduction, -100, 0.0)
 }
 
 /// The summed losses `(CE(out), CE(in))` over the candidates `x`; with
 /// EOT, their means over random crops and flips of `x` (one draw per
-/// sample, shared by all models so each compares the same images).
-fn losses(x: &Tensor, y: &Tensor, outs: &[&Model], ins: &[&Model], eot: Option<&crate::config::Eot>, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
+/// sample, shared by all models so each compares the same images), in
+/// `cfg.precision`.
+fn losses(x: &Tensor, y: &Tensor, outs: &[&Model], ins: &[&Model], cfg: &HoneyConfig, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
     let zero = || Tensor::zeros([], (Kind::Float, x.device()));
-    let sum = |models: &[&Model], xt: &Tensor| models.iter().fold(zero(), |acc, m| acc + ce(m, xt, y, Reduction::Sum));
-    match eot {
+    let sum = |models: &[&Model], xt: &Tensor| models.iter().fold(zero(), |acc, m| acc + ce(m, xt, y, Reduction::Sum, cfg.precision));
+    match &cfg.eot {
         None => (sum(outs, x), sum(ins, x)),
         Some(e) => {
             let (mut o, mut i) = (zero(), zero());
@@ -185,6 +189,7 @@ pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, 
         crop_padding: cfg.eot.as_ref().map_or(0, |e| e.crop_padding),
         flip: cfg.eot.as_ref().is_some_and(|e| e.flip),
         seed: cfg.seed.wrapping_add(gi as u64),
+        precision: cfg.precision,
         ..TrainConfig::default()
     };
     let mut ins = Vec::new();
@@ -209,7 +214,7 @@ pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, 
         }
         // (b) one signed-gradient step on every candidate, then project.
         let xg = x.detach().set_requires_grad(true);
-        let (lo, li) = losses(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg.eot.as_ref(), &mut rng);
+        let (lo, li) = losses(&xg, &y, &g.out_models, &ins.iter().map(|(m, _)| m).collect::<Vec<_>>(), cfg, &mut rng);
         let gap = (&lo - &li).double_value(&[]) / (g.candidates.len() * g.out_models.len()) as f64;
         out.gap_trace[t] += gap * g.candidates.len() as f64 / total.max(1) as f64;
         if cfg.perturb {
@@ -229,7 +234,7 @@ pub fn optimise_group(data: &TensorSet, g: &FoldGroup, gi: usize, total: usize, 
     let mean_loss = |models: Vec<&Model>| -> Result<Vec<f64>> {
         let mut acc = Tensor::zeros([g.candidates.len() as i64], (Kind::Float, device));
         for m in &models {
-            acc += ce(m, &xq, &y, Reduction::None);
+            acc += ce(m, &xq, &y, Reduction::None, Precision::Fp32);
         }
         to_vec_f64(&(acc / models.len() as f64))
     };

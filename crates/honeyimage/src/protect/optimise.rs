@@ -39,6 +39,7 @@ pub fn honey_config(config: &ProtectConfig) -> HoneyConfig {
         eot: config.eot.clone(),
         objective: config.objective,
         step: config.step,
+        precision: config.proxy_train.precision,
     }
 }
 
