@@ -18,9 +18,17 @@ use pyo3::types::{PyBytes, PyDict};
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
+    m.add_function(wrap_pyfunction!(best_precision, m)?)?;
     m.add_function(wrap_pyfunction!(protect_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(protect_path, m)?)?;
     Ok(())
+}
+
+/// What `precision="auto"` means here: `"bf16"` on a CPU with bf16 units
+/// (or a GPU), else `"fp32"`.
+#[pyfunction]
+fn best_precision() -> &'static str {
+    honeyimage::precision::best_available(honeyimage::default_device()).name()
 }
 
 /// The default protection settings, as JSON.

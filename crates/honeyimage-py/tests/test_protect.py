@@ -107,3 +107,19 @@ def test_protect_path_writes_like_the_cli(subset, tmp_path):
     assert honeyimage.inspect(tmp_path / "rel")["splits"][0]["count"] == 1190
     with pytest.raises(InvalidArgument, match="k.key already exists"):
         honeyimage.protect_path(data, tmp_path / "rel2", tmp_path / "k.key", count=10, progress=False)
+
+
+def test_precision_reaches_the_key_and_bad_values_are_refused(subset, tmp_path):
+    x, y = subset
+    small = dict(count=10, steps=2, proxy_epochs=1, progress=False)
+    bf16 = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "b", precision="bf16", **small)
+    assert bf16.key.parameters["proxy_train"]["precision"] == "bf16"
+    fp32 = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "f", **small)
+    assert "precision" not in fp32.key.parameters["proxy_train"], "fp32 (the default) is left out of the key"
+    assert bf16.summary["linf_max"] <= 4 and fp32.summary["linf_max"] <= 4
+    auto = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "a", precision="auto", **small)
+    from honeyimage_protect import _engine
+
+    assert auto.key.parameters["proxy_train"].get("precision", "fp32") == _engine.best_precision()
+    with pytest.raises(InvalidArgument, match="precision 'fp16'"):
+        honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "x", precision="fp16", **small)

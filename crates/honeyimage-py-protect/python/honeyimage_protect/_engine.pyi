@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 __version__: str
 
 def default_config() -> str: ...
+def best_precision() -> str: ...
 def protect_arrays(
     pixels: bytes,
     shape: Tuple[int, int, int, int],

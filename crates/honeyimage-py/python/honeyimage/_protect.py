@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ._adapt import to_numpy
-from .errors import DataError, EngineMissing
+from .errors import DataError, EngineMissing, InvalidArgument
 from .key import Key
 
 Progress = Union[None, bool, Callable[[Dict[str, Any]], None]]
@@ -36,11 +36,17 @@ def _engine():
     return engine
 
 
-def _settings(settings: Dict[str, Any], proxy_epochs: Optional[int]) -> str:
+def _settings(settings: Dict[str, Any], proxy_epochs: Optional[int], precision: Optional[str] = None) -> str:
     """Protection settings (fields of the key's ``parameters``) as JSON."""
     s = dict(settings)
     if proxy_epochs is not None:
         s["proxy_train"] = {**s.get("proxy_train", {}), "epochs": proxy_epochs}
+    if precision is not None:
+        if precision == "auto":
+            precision = _engine().best_precision()
+        if precision not in ("fp32", "bf16"):
+            raise InvalidArgument(f"precision {precision!r}: expected 'fp32', 'bf16' or 'auto'")
+        s["proxy_train"] = {**s.get("proxy_train", {}), "precision": precision}
     if "proxy_train" in s:
         defaults = json.loads(_engine().default_config())["proxy_train"]
         s["proxy_train"] = {**defaults, **s["proxy_train"]}
@@ -135,6 +141,7 @@ def protect(
     name: str = "arrays",
     progress: Progress = None,
     proxy_epochs: Optional[int] = None,
+    precision: Optional[str] = None,
     **settings: Any,
 ) -> Protected:
     """Protects a dataset held in arrays and returns the release and the key.
@@ -146,7 +153,11 @@ def protect(
 
     ``settings`` are the protection parameters (the fields of
     ``Key.parameters``: ``count=100``, ``epsilon=4``, ``steps=20``,
-    ``seed=0``, ...; ``proxy_epochs`` sets ``proxy_train['epochs']``).
+    ``seed=0``, ...; ``proxy_epochs`` sets ``proxy_train['epochs']``;
+    ``precision`` is ``'fp32'`` (the default), ``'bf16'`` (mixed precision
+    for the proxies, in-models and input gradients; reported losses stay
+    fp32) or ``'auto'`` (bf16 where the CPU has bf16 units), recorded in
+    the key as ``proxy_train['precision']``).
     ``work`` keeps intermediate results so an interrupted run resumes (by
     default a temporary folder, removed afterwards). ``progress`` is a
     callable receiving event dicts, True for a tqdm bar, False for none
@@ -156,7 +167,7 @@ def protect(
     if class_names is None:
         class_names = [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
     engine = _engine()
-    config = _settings(settings, proxy_epochs)
+    config = _settings(settings, proxy_epochs, precision)
     with tempfile.TemporaryDirectory(prefix="honeyimage-work-") as tmp:
         folder = os.fspath(work) if work is not None else os.path.join(tmp, "work")
         px, out_labels, key_bytes, summary = engine.protect_arrays(x.tobytes(), x.shape, y.tolist(), list(class_names), config, folder, name, _progress(progress))
@@ -186,16 +197,18 @@ def protect_path(
     work: Union[str, "os.PathLike[str]", None] = None,
     progress: Progress = None,
     proxy_epochs: Optional[int] = None,
+    precision: Optional[str] = None,
     **settings: Any,
 ) -> Dict[str, Any]:
     """Protects a dataset on disk exactly as ``honeyimage protect`` does:
     the release in the input's own format at ``out``, the key at ``key``
     (encrypted with ``passphrase`` when given), the public commitment beside the release. ``work`` defaults to
-    ``OUT.work`` (resumable; removed when the key is encrypted). Returns the
+    ``OUT.work`` (resumable; removed when the key is encrypted);
+    ``settings`` and ``precision`` as for :func:`protect`. Returns the
     summary."""
     engine = _engine()
     folder = os.fspath(work) if work is not None else os.fspath(out) + ".work"
-    config = _settings(settings, proxy_epochs)
+    config = _settings(settings, proxy_epochs, precision)
     text = engine.protect_path(os.fspath(data), os.fspath(out), os.fspath(key), config, folder, split, format, passphrase, _progress(progress))
     return json.loads(text)
 
