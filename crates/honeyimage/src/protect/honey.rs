@@ -52,8 +52,9 @@ pub struct HoneyConfig {
     pub objective: Objective,
     /// How each outer iteration moves the perturbation.
     pub step: Step,
-    /// Arithmetic of the in-models' training and of the input gradients;
-    /// the losses reported at the end are fp32 either way.
+    /// Arithmetic of the in-models' training and of the input gradients
+    /// (and of the gap trace, measured on the way); the final losses are
+    /// fp32 either way.
     pub precision: Precision,
 }
 
@@ -78,7 +79,9 @@ pub struct HoneyOutcome {
     pub out_loss: Vec<f64>,
     /// Mean over in-models of their loss on the quantised image, after fine-tuning.
     pub in_loss: Vec<f64>,
-    /// Mean loss gap (out - in) after each outer iteration.
+    /// Mean loss gap (out - in) after each outer iteration, from the
+    /// step's own forward passes (so in the run's precision; the losses
+    /// above are fp32).
     pub gap_trace: Vec<f64>,
 }
 
