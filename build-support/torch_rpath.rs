@@ -3,7 +3,6 @@
 // without LD_LIBRARY_PATH. The folder is found the way torch-sys finds it:
 // `LIBTORCH`, or the `torch` package of the first `python3` on PATH when
 // `LIBTORCH_USE_PYTORCH` is set.
-#[allow(dead_code)]
 fn torch_lib_dir() -> Option<std::path::PathBuf> {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
@@ -19,7 +18,6 @@ fn torch_lib_dir() -> Option<std::path::PathBuf> {
     Some(std::path::PathBuf::from(dir.trim()).join("lib"))
 }
 
-#[allow(dead_code)]
 fn emit_rpath() {
     if let Some(dir) = torch_lib_dir() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());

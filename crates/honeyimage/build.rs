@@ -1,8 +1,10 @@
 include!("../../build-support/torch_rpath.rs");
 
-/// Compiles the CPU-autocast shim (`cpp/autocast.cpp`) against the headers
-/// of the libtorch that torch-sys links (its `libtorch_lib`, passed on as
-/// `DEP_TCH_LIBTORCH_LIB`), with torch-sys's own flags.
+/// Compiles the autocast shim (`cpp/autocast.cpp`) against the headers of
+/// the libtorch that torch-sys links (its `libtorch_lib`, passed on as
+/// `DEP_TCH_LIBTORCH_LIB`), with torch-sys's compiler flags. The C++ ABI
+/// comes from `LIBTORCH_CXX11_ABI` (default 1, as in PyTorch's wheels);
+/// the shim passes only bools across, so nothing in it depends on the ABI.
 fn compile_autocast_shim() {
     println!("cargo:rerun-if-changed=cpp/autocast.cpp");
     let lib = std::path::PathBuf::from(std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys passes libtorch_lib"));

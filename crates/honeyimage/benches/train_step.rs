@@ -45,16 +45,22 @@ fn precisions() -> Vec<Precision> {
     }
 }
 
+/// How a row's name says its precision (as bench_torch.py names them).
+fn suffix(precision: Precision) -> &'static str {
+    if precision == Precision::Bf16 { "_bf16" } else { "" }
+}
+
 fn main() {
     let only_python = std::env::args().any(|a| a == "--python-only");
     let mut rust = BTreeMap::new();
+    let precisions = precisions();
     if !only_python {
         tch::manual_seed(0);
         let x = Tensor::rand([BATCH, 1, 28, 28], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(10, [BATCH], (Kind::Int64, Device::Cpu));
         for (arch, steps) in [(Arch::SmallCnn, 60), (Arch::Resnet18, 6)] {
-            for precision in precisions() {
-                let suffix = if precision == Precision::Bf16 { "_bf16" } else { "" };
+            for &precision in &precisions {
+                let suffix = suffix(precision);
                 let m = model(arch);
                 let cfg = TrainConfig { precision, ..TrainConfig::default() };
                 let mut tr = Trainer::new(&m, &cfg, 1000).unwrap();
@@ -72,8 +78,8 @@ fn main() {
             }
         }
         if std::path::Path::new(FMNIST).exists() {
-            for precision in precisions() {
-                let suffix = if precision == Precision::Bf16 { "_bf16" } else { "" };
+            for &precision in &precisions {
+                let suffix = suffix(precision);
                 let t = Instant::now();
                 let src = honeyimage_data::DataSource::open(std::path::Path::new(FMNIST), None).unwrap();
                 let ds = src.load(honeyimage_data::Split::Train).unwrap();
@@ -94,7 +100,7 @@ fn main() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench_torch.py");
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(script);
-    if precisions().contains(&Precision::Bf16) {
+    if precisions.contains(&Precision::Bf16) {
         cmd.arg("--bf16");
     }
     let out = cmd.output();

@@ -32,9 +32,9 @@ impl Drop for Region {
 /// Runs `f` (a forward pass on `device`) in `precision`: for bf16, inside a
 /// bf16 autocast region, so that its convolutions and matrix products run
 /// in bfloat16 while the weights, batch norm's running statistics and
-/// anything on autocast's fp32 list stay fp32. Autograd records the casts, so a backward pass run later (outside
-/// the region, as in PyTorch) returns fp32 gradients. Autocast state is per
-/// thread; regions nest.
+/// anything on autocast's fp32 list stay fp32. Autograd records the casts,
+/// so a backward pass run later (outside the region, as in PyTorch)
+/// returns fp32 gradients. Autocast state is per thread; regions nest.
 pub fn run<T>(precision: Precision, device: Device, f: impl FnOnce() -> T) -> T {
     if precision == Precision::Fp32 {
         return f();
