@@ -18,7 +18,13 @@ With --precision bf16, the training and input-gradient forward passes run
 under torch.autocast("cpu", torch.bfloat16), as honeyimage's `--precision
 bf16` does; hardness losses stay fp32 in both.
 
-Usage: protect_torch.py DATA_DIR OUT_DIR [--count N] [--threads T] [--limit N] [--precision fp32|bf16]
+With --channels-last, every model is moved to torch.channels_last (what
+honeyimage's convolutions do, BENCHMARKS.md "Channels-last"): the reference
+an engineer who knows that trick would write. Run it with the allocator
+settings honeyimage sets (scripts/bench_protect.sh passes GLIBC_TUNABLES)
+to see how much of honeyimage's lead is layout and allocator.
+
+Usage: protect_torch.py DATA_DIR OUT_DIR [--count N] [--threads T] [--limit N] [--precision fp32|bf16] [--channels-last]
 Prints one JSON line: stage times (s), peak RSS (MiB).
 """
 import argparse
@@ -49,6 +55,12 @@ def read_idx(path):
 
 
 BF16 = False  # set by --precision
+CHANNELS_LAST = False  # set by --channels-last
+
+
+def small_cnn():
+    m = SmallCnn()
+    return m.to(memory_format=torch.channels_last) if CHANNELS_LAST else m
 
 
 def mixed():
@@ -64,7 +76,7 @@ def lr_at(step, total, warmup, lr):
 
 def train(x, y, epochs, seed, batch=128, lr=0.05):
     torch.manual_seed(seed)
-    model = SmallCnn()
+    model = small_cnn()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     per_epoch = math.ceil(len(x) / batch)
     total, warmup = epochs * per_epoch, round(0.5 * per_epoch)
@@ -148,7 +160,7 @@ def optimise(x, y, groups, perturb, seed, eps=4 / 255, alpha=0.4 / 255, steps=20
     for cands, pool, out_model in groups:
         x0, yc = x[cands], y[cands]
         xc = x0.clone()
-        inm = SmallCnn()
+        inm = small_cnn()
         inm.load_state_dict(out_model.state_dict())
         inm.train()
         opt = torch.optim.SGD(inm.parameters(), lr=inner_lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -197,9 +209,11 @@ def main():
     ap.add_argument("--limit", type=int, default=None, help="first N images only (smoke runs)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--channels-last", action="store_true")
     a = ap.parse_args()
-    global BF16
+    global BF16, CHANNELS_LAST
     BF16 = a.precision == "bf16"
+    CHANNELS_LAST = a.channels_last
     torch.set_num_threads(a.threads)
     times, t0 = {}, time.time()
     raw = read_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"))
@@ -248,7 +262,7 @@ def main():
     times["release+key"] = time.time() - t
     times["total"] = time.time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": {s: round(v, 2) for s, v in times.items()}, "peak_mib": round(peak), "threads": a.threads, "precision": a.precision, "torch": torch.__version__}))
+    print(json.dumps({"seconds": {s: round(v, 2) for s, v in times.items()}, "peak_mib": round(peak), "threads": a.threads, "precision": a.precision, "channels_last": a.channels_last, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -79,6 +79,10 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // Training frees and re-allocates its activations every step; keep
+    // that memory for reuse rather than faulting it in again (allocator.rs).
+    let tuning = honeyimage::allocator::tune();
+    tracing::debug!(?tuning, "malloc thresholds");
     let ui = progress::Ui::new(cli.quiet);
     let result = match cli.command {
         Command::Inspect(a) => commands::inspect::run(a, &ui),

@@ -16,6 +16,9 @@ use pyo3::types::{PyBytes, PyDict};
 
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // As the CLI does: keep freed activations for reuse (2x faster training
+    // on glibc; honeyimage's allocator.rs says why). Process-wide, once.
+    let _ = honeyimage::allocator::tune();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
     m.add_function(wrap_pyfunction!(best_precision, m)?)?;

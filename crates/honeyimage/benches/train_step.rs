@@ -52,6 +52,8 @@ fn suffix(precision: Precision) -> &'static str {
 
 fn main() {
     let only_python = std::env::args().any(|a| a == "--python-only");
+    // As the CLI runs (allocator.rs); the PyTorch side runs as written.
+    let tuning = honeyimage::allocator::tune();
     let mut rust = BTreeMap::new();
     let precisions = precisions();
     if !only_python {
@@ -116,6 +118,7 @@ fn main() {
         }
     };
     println!("{:<34} {:>12} {:>12} {:>7}", "benchmark (images/s, batch 128)", "tch (Rust)", "PyTorch", "ratio");
+
     let keys: std::collections::BTreeSet<_> = rust.keys().chain(py.keys()).cloned().collect();
     for k in keys {
         let r = rust.get(&k).copied();
@@ -127,5 +130,5 @@ fn main() {
         };
         println!("{k:<34} {:>12} {:>12} {ratio:>7}", fmt(r), fmt(p));
     }
-    println!("threads: libtorch {}; bf16 units: {:?} (_bf16 rows: autocast in both)", tch::get_num_threads(), bf16_units());
+    println!("threads: libtorch {}; bf16 units: {:?} (_bf16 rows: autocast in both); honeyimage's malloc thresholds: {tuning:?}", tch::get_num_threads(), bf16_units());
 }

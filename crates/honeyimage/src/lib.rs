@@ -5,6 +5,7 @@
 //! CLI renders what it reports through callbacks and return values.
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod attribution;
 pub mod config;
 pub mod error;

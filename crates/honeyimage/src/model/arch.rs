@@ -5,12 +5,63 @@
 //! images `[n, c, h, w]` to penultimate features `[n, d]`, and the linear
 //! head mapping those to logits `[n, classes]`: the features are what
 //! feature-space defences (spectral signatures) inspect.
+//!
+//! Convolutions compute in channels-last layout ([`Conv`]): the weights are
+//! stored as usual (`[out, in, kh, kw]`, so saved models are unchanged),
+//! but each forward pass hands oneDNN a channels-last view of them, which
+//! makes its output, and every layer after it, channels-last. Max-pooling
+//! and batch norm have vectorised kernels only in that layout on the CPU:
+//! the small CNN's pooling was 41% of a bf16 training step in the default
+//! layout (BENCHMARKS.md, "Channels-last"). The layout changes which
+//! kernels run, not what they compute.
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-fn conv(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
-    nn::conv2d(p, cin, cout, k, cfg)
+/// A copy of `t` (`[n, c, h, w]`) with channels-last strides: the same
+/// values, laid out `[n, h, w, c]` in memory; differentiable. (Permuting,
+/// `contiguous()` and permuting back would return `t` itself when `c` or
+/// `h * w` is 1, which libtorch then does not read as channels-last.)
+pub fn channels_last(t: &Tensor) -> Tensor {
+    let z = t.size();
+    let (c, h, w) = (z[1], z[2], z[3]);
+    let mut out = Tensor::empty_strided(&z, [h * w * c, 1, w * c, c], (t.kind(), t.device()));
+    out.copy_(t);
+    out
+}
+
+/// A 2-D convolution with zero padding whose output is channels-last (see
+/// the module doc); same parameters, names and initialisation as
+/// `nn::conv2d`.
+#[derive(Debug)]
+pub struct Conv {
+    ws: Tensor,
+    bs: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv {
+    fn new(p: nn::Path, cin: i64, cout: i64, k: i64, cfg: nn::ConvConfig) -> Conv {
+        let (stride, padding) = (cfg.stride, cfg.padding);
+        let c = nn::conv2d(p, cin, cout, k, cfg);
+        Conv { ws: c.ws, bs: c.bs, stride, padding }
+    }
+}
+
+impl nn::Module for Conv {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (s, p) = (self.stride, self.padding);
+        x.conv2d(&channels_last(&self.ws), self.bs.as_ref(), [s, s], [p, p], [1, 1], 1)
+    }
+}
+
+fn conv(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> Conv {
+    Conv::new(p, cin, cout, k, nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() })
+}
+
+/// 3x3 convolution with bias and padding 1.
+fn conv3_bias(p: nn::Path, cin: i64, cout: i64) -> Conv {
+    Conv::new(p, cin, cout, 3, nn::ConvConfig { padding: 1, ..Default::default() })
 }
 
 fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
@@ -24,10 +75,10 @@ pub fn small_cnn(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, width: i64) -> (i
     let (w1, w2) = (width, 2 * width);
     let flat = w2 * (h / 4) * (w / 4);
     let body = nn::seq_t()
-        .add(nn::conv2d(p / "conv1", c, w1, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
+        .add(conv3_bias(p / "conv1", c, w1))
         .add(bn(p / "bn1", w1))
         .add_fn(|x| x.relu().max_pool2d_default(2))
-        .add(nn::conv2d(p / "conv2", w1, w2, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
+        .add(conv3_bias(p / "conv2", w1, w2))
         .add(bn(p / "bn2", w2))
         .add_fn(|x| x.relu().max_pool2d_default(2).flatten(1, -1))
         .add(nn::linear(p / "fc1", flat, 128, Default::default()))
@@ -117,7 +168,7 @@ pub fn vgg11(p: &nn::Path, c: i64, h: i64, k: i64, width: i64) -> (impl ModuleT,
             }
         } else {
             let cout = width * m;
-            let cv = nn::conv2d(p / format!("conv{i}"), cin, cout, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+            let cv = conv3_bias(p / format!("conv{i}"), cin, cout);
             seq = seq.add(cv).add(bn(p / format!("bn{i}"), cout)).add_fn(|x| x.relu());
             cin = cout;
         }
@@ -209,4 +260,69 @@ pub fn vit(p: &nn::Path, c: i64, h: i64, w: i64, k: i64, dim: i64) -> (impl Modu
         t.select(1, 0).apply(&ln)
     });
     (body, head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::nn::Module;
+    use tch::{Device, Kind};
+
+    fn is_channels_last(t: &Tensor) -> bool {
+        let (s, z) = (t.stride(), t.size());
+        s[1] == 1 && s[3] == z[1] && s[2] == z[1] * z[3]
+    }
+
+    #[test]
+    fn conv_computes_what_the_plain_convolution_does_in_channels_last_layout() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = nn::ConvConfig { stride: 2, padding: 1, ..Default::default() };
+        // One input channel (grey images) is the case a permuted copy gets wrong.
+        for cin in [3, 1] {
+            let c = Conv::new(vs.root() / format!("c{cin}"), cin, 8, 3, cfg);
+            let x = Tensor::rand([4, cin, 9, 9], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+            let plain = x.conv2d(&c.ws, c.bs.as_ref(), [2, 2], [1, 1], [1, 1], 1);
+            let y = c.forward(&x);
+            assert_eq!(y.size(), vec![4, 8, 5, 5]);
+            assert!(is_channels_last(&y), "{cin} channels: strides {:?}", y.stride());
+            assert!(!is_channels_last(&plain), "the reference must be the default layout");
+            let diff = (&y - &plain).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "max difference {diff}");
+            // Gradients reach the weights and the input as in the plain one.
+            let grads = |out: &Tensor| {
+                let g = Tensor::run_backward(&[out.sum(Kind::Float)], &[&c.ws, &x], false, false);
+                (g[0].shallow_clone(), g[1].shallow_clone())
+            };
+            let ((gw, gx), (pw, px)) = (grads(&y), grads(&plain));
+            assert!((gw - pw).abs().max().double_value(&[]) < 1e-4);
+            assert!((gx - px).abs().max().double_value(&[]) < 1e-4);
+            // The weights keep the default layout, so saved models are unchanged.
+            assert!(c.ws.is_contiguous());
+        }
+        assert_eq!(vs.variables().len(), 4);
+    }
+
+    #[test]
+    fn the_small_cnn_runs_channels_last_and_flattens_in_the_default_order() {
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let (body, head) = small_cnn(&vs.root(), 1, 8, 8, 10, 4);
+        let x = Tensor::rand([2, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let f = body.forward_t(&x, false);
+        assert_eq!(f.size(), vec![2, 128]);
+        // The same weights through the default layout give the same features.
+        let vars = vs.variables();
+        let conv = |x: &Tensor, n: &str| x.conv2d(&vars[&format!("{n}.weight")], Some(&vars[&format!("{n}.bias")]), [1, 1], [1, 1], [1, 1], 1);
+        let bn = |x: &Tensor, n: &str| {
+            let g = |s: &str| vars.get(&format!("{n}.{s}")).map(|t| t.shallow_clone());
+            x.batch_norm(g("weight"), g("bias"), g("running_mean"), g("running_var"), false, 0.1, 1e-5, false)
+        };
+        let y = bn(&conv(&x, "conv1"), "bn1").relu().max_pool2d_default(2);
+        let y = bn(&conv(&y, "conv2"), "bn2").relu().max_pool2d_default(2).flatten(1, -1);
+        let y = y.linear(&vars["fc1.weight"], Some(&vars["fc1.bias"])).relu();
+        let diff = (&f - &y).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "max difference {diff}");
+        assert_eq!(head.ws.size(), vec![10, 128]);
+    }
 }
