@@ -50,63 +50,62 @@ fn suffix(precision: Precision) -> &'static str {
     if precision == Precision::Bf16 { "_bf16" } else { "" }
 }
 
-fn main() {
-    let only_python = std::env::args().any(|a| a == "--python-only");
-    // As the CLI runs (allocator.rs); the PyTorch side runs as written.
-    let tuning = honeyimage::allocator::tune();
-    let mut rust = BTreeMap::new();
-    let precisions = precisions();
-    if !only_python {
-        tch::manual_seed(0);
-        let x = Tensor::rand([BATCH, 1, 28, 28], (Kind::Float, Device::Cpu));
-        let y = Tensor::randint(10, [BATCH], (Kind::Int64, Device::Cpu));
-        for (arch, steps) in [(Arch::SmallCnn, 60), (Arch::Resnet18, 6)] {
-            for &precision in &precisions {
-                let suffix = suffix(precision);
-                let m = model(arch);
-                let cfg = TrainConfig { precision, ..TrainConfig::default() };
-                let mut tr = Trainer::new(&m, &cfg, 1000).unwrap();
-                let ips = time_steps(steps, || {
-                    tr.step(&m, &x, &y).unwrap();
-                });
-                rust.insert(format!("{arch}/train_step{suffix}"), ips);
-                let ips = time_steps(steps, || {
-                    let xi = x.detach().set_requires_grad(true);
-                    let loss = m.forward_at(&xi, false, precision).cross_entropy_for_logits(&y);
-                    let g = tch::Tensor::run_backward(&[&loss], &[&xi], false, false);
-                    let _ = (&xi + g[0].sign() * (0.4 / 255.0)).clamp(0.0, 1.0);
-                });
-                rust.insert(format!("{arch}/input_grad_step{suffix}"), ips);
-            }
-        }
-        if std::path::Path::new(FMNIST).exists() {
-            for &precision in &precisions {
-                let suffix = suffix(precision);
-                let t = Instant::now();
-                let src = honeyimage_data::DataSource::open(std::path::Path::new(FMNIST), None).unwrap();
-                let ds = src.load(honeyimage_data::Split::Train).unwrap();
-                let ds = ds.subset(&(0..10_000).collect::<Vec<_>>());
-                let m = Model::new(
-                    ModelConfig::new(Arch::SmallCnn, 1, 28, 28, ds.class_names.clone(), channel_stats(&ds)),
-                    Device::Cpu,
-                    0,
-                )
-                .unwrap();
-                let set = TensorSet::from_dataset(&ds, Device::Cpu).unwrap();
-                let cfg = TrainConfig { epochs: 1, precision, ..TrainConfig::default() };
-                train(&m, &set, &cfg, &mut |_| {}).unwrap();
-                rust.insert(format!("small-cnn/end_to_end_epoch_10k{suffix}"), 10_000.0 / t.elapsed().as_secs_f64());
-            }
+/// Training and input-gradient steps of both networks, in each precision.
+fn rust_steps(precisions: &[Precision], rust: &mut BTreeMap<String, f64>) {
+    tch::manual_seed(0);
+    let x = Tensor::rand([BATCH, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(10, [BATCH], (Kind::Int64, Device::Cpu));
+    for (arch, steps) in [(Arch::SmallCnn, 60), (Arch::Resnet18, 6)] {
+        for &precision in precisions {
+            let suffix = suffix(precision);
+            let m = model(arch);
+            let cfg = TrainConfig { precision, ..TrainConfig::default() };
+            let mut tr = Trainer::new(&m, &cfg, 1000).unwrap();
+            let ips = time_steps(steps, || {
+                tr.step(&m, &x, &y).unwrap();
+            });
+            rust.insert(format!("{arch}/train_step{suffix}"), ips);
+            let ips = time_steps(steps, || {
+                let xi = x.detach().set_requires_grad(true);
+                let loss = m.forward_at(&xi, false, precision).cross_entropy_for_logits(&y);
+                let g = tch::Tensor::run_backward(&[&loss], &[&xi], false, false);
+                let _ = (&xi + g[0].sign() * (0.4 / 255.0)).clamp(0.0, 1.0);
+            });
+            rust.insert(format!("{arch}/input_grad_step{suffix}"), ips);
         }
     }
+}
+
+/// One small-CNN epoch on 10k Fashion-MNIST images, reading the IDX files
+/// included, in each precision (nothing where the data set is missing).
+fn rust_end_to_end(precisions: &[Precision], rust: &mut BTreeMap<String, f64>) {
+    if !std::path::Path::new(FMNIST).exists() {
+        return;
+    }
+    for &precision in precisions {
+        let t = Instant::now();
+        let src = honeyimage_data::DataSource::open(std::path::Path::new(FMNIST), None).unwrap();
+        let ds = src.load(honeyimage_data::Split::Train).unwrap();
+        let ds = ds.subset(&(0..10_000).collect::<Vec<_>>());
+        let config = ModelConfig::new(Arch::SmallCnn, 1, 28, 28, ds.class_names.clone(), channel_stats(&ds));
+        let m = Model::new(config, Device::Cpu, 0).unwrap();
+        let set = TensorSet::from_dataset(&ds, Device::Cpu).unwrap();
+        let cfg = TrainConfig { epochs: 1, precision, ..TrainConfig::default() };
+        train(&m, &set, &cfg, &mut |_| {}).unwrap();
+        rust.insert(format!("small-cnn/end_to_end_epoch_10k{}", suffix(precision)), 10_000.0 / t.elapsed().as_secs_f64());
+    }
+}
+
+/// The same rows from scripts/bench_torch.py (empty, with a message on
+/// stderr, where Python or torch is missing).
+fn python_side(precisions: &[Precision]) -> BTreeMap<String, f64> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench_torch.py");
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(script);
     if precisions.contains(&Precision::Bf16) {
         cmd.arg("--bf16");
     }
-    let out = cmd.output();
-    let py: BTreeMap<String, f64> = match out {
+    match cmd.output() {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or_default(),
         Ok(o) => {
             eprintln!("PyTorch side failed: {}", String::from_utf8_lossy(&o.stderr));
@@ -116,9 +115,11 @@ fn main() {
             eprintln!("PyTorch side not run (python3: {e})");
             BTreeMap::new()
         }
-    };
-    println!("{:<34} {:>12} {:>12} {:>7}", "benchmark (images/s, batch 128)", "tch (Rust)", "PyTorch", "ratio");
+    }
+}
 
+fn print_table(rust: &BTreeMap<String, f64>, py: &BTreeMap<String, f64>) {
+    println!("{:<34} {:>12} {:>12} {:>7}", "benchmark (images/s, batch 128)", "tch (Rust)", "PyTorch", "ratio");
     let keys: std::collections::BTreeSet<_> = rust.keys().chain(py.keys()).cloned().collect();
     for k in keys {
         let r = rust.get(&k).copied();
@@ -130,5 +131,18 @@ fn main() {
         };
         println!("{k:<34} {:>12} {:>12} {ratio:>7}", fmt(r), fmt(p));
     }
+}
+
+fn main() {
+    let only_python = std::env::args().any(|a| a == "--python-only");
+    // As the CLI runs (allocator.rs); the PyTorch side runs as written.
+    let tuning = honeyimage::allocator::tune();
+    let precisions = precisions();
+    let mut rust = BTreeMap::new();
+    if !only_python {
+        rust_steps(&precisions, &mut rust);
+        rust_end_to_end(&precisions, &mut rust);
+    }
+    print_table(&rust, &python_side(&precisions));
     println!("threads: libtorch {}; bf16 units: {:?} (_bf16 rows: autocast in both); honeyimage's malloc thresholds: {tuning:?}", tch::get_num_threads(), bf16_units());
 }
