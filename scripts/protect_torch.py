@@ -24,7 +24,12 @@ an engineer who knows that trick would write. Run it with the allocator
 settings honeyimage sets (scripts/bench_protect.sh passes GLIBC_TUNABLES)
 to see how much of honeyimage's lead is layout and allocator.
 
-Usage: protect_torch.py DATA_DIR OUT_DIR [--count N] [--threads T] [--limit N] [--precision fp32|bf16] [--channels-last]
+Data: Fashion-MNIST's IDX files, or CIFAR-10 binary batches (data_batch_*.bin:
+scripts/cifar_shaped.py makes a 50k colour set); the release is written in
+the input's format. --arch resnet18 trains CIFAR-style ResNet-18 proxies
+(protect --proxy-arch resnet18), --proxy-epochs as protect's.
+
+Usage: protect_torch.py DATA_DIR OUT_DIR [--count N] [--threads T] [--limit N] [--precision fp32|bf16] [--channels-last] [--arch small-cnn|resnet18] [--proxy-epochs E]
 Prints one JSON line: stage times (s), peak RSS (MiB).
 """
 import argparse
@@ -42,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch import SmallCnn  # noqa: E402  honeyimage's small-cnn, input normalisation included
+from bench_torch import ResNet18, SmallCnn  # noqa: E402  honeyimage's small-cnn and CIFAR-style ResNet-18
 
 
 def read_idx(path):
@@ -54,12 +59,37 @@ def read_idx(path):
     return np.frombuffer(raw[4 + 4 * dims :], dtype=np.uint8).reshape(shape)
 
 
+def read_cifar(folder, names):
+    """CIFAR-10 binary batches: records of a label byte and a planar 3x32x32 image."""
+    raw = np.concatenate([np.fromfile(os.path.join(folder, n), dtype=np.uint8).reshape(-1, 1 + 3 * 32 * 32) for n in names])
+    return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
+
+
 BF16 = False  # set by --precision
 CHANNELS_LAST = False  # set by --channels-last
+SHAPE = dict(arch="small-cnn", c=1, hw=28, k=10, mean=[0.286], std=[0.353])  # set from the data
 
 
-def small_cnn():
-    m = SmallCnn()
+class Normalised(torch.nn.Module):
+    """The network behind the per-channel input normalisation honeyimage's models apply."""
+
+    def __init__(self, net, mean, std):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+
+def new_model():
+    c, k = SHAPE["c"], SHAPE["k"]
+    if SHAPE["arch"] == "resnet18":
+        m = Normalised(ResNet18(c=c, k=k), SHAPE["mean"], SHAPE["std"])
+    else:
+        m = SmallCnn(c=c, hw=SHAPE["hw"], k=k)
+        m.mean, m.std = (torch.tensor(v).view(1, -1, 1, 1) for v in (SHAPE["mean"], SHAPE["std"]))
     return m.to(memory_format=torch.channels_last) if CHANNELS_LAST else m
 
 
@@ -76,7 +106,7 @@ def lr_at(step, total, warmup, lr):
 
 def train(x, y, epochs, seed, batch=128, lr=0.05):
     torch.manual_seed(seed)
-    model = small_cnn()
+    model = new_model()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     per_epoch = math.ceil(len(x) / batch)
     total, warmup = epochs * per_epoch, round(0.5 * per_epoch)
@@ -123,9 +153,9 @@ WINDOW = gaussian_window()
 
 
 def ssim(a, b):
-    """Mean SSIM per image of uint8-valued float images (N, 1, H, W), valid 11x11 Gaussian window."""
+    """Mean SSIM per image (over pixels and channels) of uint8-valued float images (N, C, H, W), valid 11x11 Gaussian window."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    f = lambda t: F.conv2d(t, WINDOW.to(t.dtype))
+    f = lambda t: F.conv2d(t, WINDOW.to(t.dtype).expand(t.shape[1], 1, -1, -1), groups=t.shape[1])
     ma, mb = f(a), f(b)
     saa, sbb, sab = f(a * a) - ma * ma, f(b * b) - mb * mb, f(a * b) - ma * mb
     s = ((2 * ma * mb + c1) * (2 * sab + c2)) / ((ma * ma + mb * mb + c1) * (saa + sbb + c2))
@@ -160,7 +190,7 @@ def optimise(x, y, groups, perturb, seed, eps=4 / 255, alpha=0.4 / 255, steps=20
     for cands, pool, out_model in groups:
         x0, yc = x[cands], y[cands]
         xc = x0.clone()
-        inm = small_cnn()
+        inm = new_model()
         inm.load_state_dict(out_model.state_dict())
         inm.train()
         opt = torch.optim.SGD(inm.parameters(), lr=inner_lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -201,6 +231,27 @@ def write_idx(folder, images, labels):
         f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
 
 
+def write_cifar(folder, images, labels, per_batch=10000):
+    """CIFAR-10 binary batches data_batch_1.bin, ... of (N, 3, 32, 32) images."""
+    os.makedirs(folder, exist_ok=True)
+    records = np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1)
+    for b, start in enumerate(range(0, len(records), per_batch)):
+        records[start : start + per_batch].tofile(os.path.join(folder, f"data_batch_{b + 1}.bin"))
+
+
+def load(folder, limit):
+    """(uint8 images (N, C, H, W), labels, writer of a release in the same format)."""
+    if os.path.exists(os.path.join(folder, "data_batch_1.bin")):
+        names = sorted((n for n in os.listdir(folder) if n.startswith("data_batch_")), key=lambda n: int(n[11:-4]))
+        raw, labels = read_cifar(folder, names)
+        writer = write_cifar
+    else:
+        raw = read_idx(os.path.join(folder, "train-images-idx3-ubyte.gz"))[:, None]
+        labels = read_idx(os.path.join(folder, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+        writer = lambda out, images, y: write_idx(out, images[:, 0], y)
+    return raw[:limit], labels[:limit], writer
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
@@ -210,22 +261,23 @@ def main():
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--arch", choices=["small-cnn", "resnet18"], default="small-cnn", help="proxies' architecture (protect --proxy-arch)")
+    ap.add_argument("--proxy-epochs", type=int, default=4)
     a = ap.parse_args()
     global BF16, CHANNELS_LAST
     BF16 = a.precision == "bf16"
     CHANNELS_LAST = a.channels_last
     torch.set_num_threads(a.threads)
     times, t0 = {}, time.time()
-    raw = read_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(a.data, "train-labels-idx1-ubyte.gz")).astype(np.int64)
-    raw, labels = raw[: a.limit], labels[: a.limit]
-    x = torch.from_numpy(raw.copy()).float().div_(255).unsqueeze(1)
+    raw, labels, writer = load(a.data, a.limit)
+    x = torch.from_numpy(raw.copy()).float().div_(255)
     y = torch.from_numpy(labels)
     n, k = len(x), int(labels.max()) + 1
+    SHAPE.update(arch=a.arch, c=x.shape[1], hw=x.shape[2], k=k, mean=x.mean((0, 2, 3)).tolist(), std=x.std((0, 2, 3)).tolist())
     perm = np.random.default_rng(0).permutation(n)
     folds = [np.sort(perm[i::2]) for i in range(2)]
     t = time.time()
-    proxies = [train(x[folds[1 - f]], y[folds[1 - f]], epochs=4, seed=f) for f in range(2)]
+    proxies = [train(x[folds[1 - f]], y[folds[1 - f]], epochs=a.proxy_epochs, seed=f) for f in range(2)]
     times["proxies"] = time.time() - t
     t = time.time()
     scores = np.zeros(n)
@@ -255,14 +307,14 @@ def main():
     released, withheld = np.sort(split[: a.count]), np.sort(split[a.count :])
     out = raw.copy()
     for i in released:
-        out[i] = honey[int(i)][0].numpy()
+        out[i] = honey[int(i)].numpy()
     keep = np.setdiff1d(np.arange(n), withheld)
-    write_idx(a.out, out[keep], labels[keep])
+    writer(a.out, out[keep], labels[keep])
     np.savez(os.path.join(a.out + ".key.npz"), released=released, withheld=withheld, honey=np.stack([honey[int(i)].numpy() for i in cands]))
     times["release+key"] = time.time() - t
     times["total"] = time.time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": {s: round(v, 2) for s, v in times.items()}, "peak_mib": round(peak), "threads": a.threads, "precision": a.precision, "channels_last": a.channels_last, "torch": torch.__version__}))
+    print(json.dumps({"seconds": {s: round(v, 2) for s, v in times.items()}, "peak_mib": round(peak), "threads": a.threads, "precision": a.precision, "channels_last": a.channels_last, "arch": a.arch, "proxy_epochs": a.proxy_epochs, "images": list(raw.shape), "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

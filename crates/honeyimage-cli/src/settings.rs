@@ -69,6 +69,19 @@ pub fn from_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result<T
     toml::from_str(&text).with_context(|| format!("{}: invalid settings file", p.display()))
 }
 
+/// Whether a TOML settings file sets the field at `path` (table names, then
+/// the field): for the few defaults that depend on whether the user chose.
+pub fn file_sets(file: Option<&Path>, path: &[&str]) -> Result<bool> {
+    let Some(p) = file else { return Ok(false) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{}: invalid settings file", p.display()))?;
+    let mut value = Some(&toml::Value::Table(table));
+    for name in path {
+        value = value.and_then(|v| v.get(*name));
+    }
+    Ok(value.is_some())
+}
+
 /// `key = value` lines of a settings type's defaults, for `--help`.
 pub fn defaults_help<T: serde::Serialize + Default>(title: &str) -> String {
     let text = toml::to_string(&T::default()).unwrap_or_default();
@@ -94,5 +107,20 @@ mod tests {
         assert!(e.contains("p.toml") && e.contains("cuont"), "{e}");
         assert_eq!(ExitCode::from(ExitStatus::Trained), ExitCode::from(1));
         assert!(defaults_help::<honeyimage::config::ProtectConfig>("Defaults:").contains("count = 100"));
+    }
+
+    #[test]
+    fn file_sets_finds_nested_fields_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, "count = 30\n[proxy_train]\nepochs = 2\n").unwrap();
+        assert!(file_sets(Some(&p), &["count"]).unwrap());
+        assert!(file_sets(Some(&p), &["proxy_train", "epochs"]).unwrap());
+        assert!(!file_sets(Some(&p), &["proxy_train", "precision"]).unwrap());
+        assert!(!file_sets(None, &["count"]).unwrap());
+        std::fs::write(&p, "[proxy_train]\nprecision = \"fp32\"\n").unwrap();
+        assert!(file_sets(Some(&p), &["proxy_train", "precision"]).unwrap());
+        std::fs::write(&p, "count = \n").unwrap();
+        assert!(format!("{:#}", file_sets(Some(&p), &["count"]).unwrap_err()).contains("p.toml"));
     }
 }

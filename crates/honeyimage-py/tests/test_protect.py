@@ -114,12 +114,17 @@ def test_precision_reaches_the_key_and_bad_values_are_refused(subset, tmp_path):
     small = dict(count=10, steps=2, proxy_epochs=1, progress=False)
     bf16 = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "b", precision="bf16", **small)
     assert bf16.key.parameters["proxy_train"]["precision"] == "bf16"
-    fp32 = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "f", **small)
-    assert "precision" not in fp32.key.parameters["proxy_train"], "fp32 (the default) is left out of the key"
+    fp32 = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "f", precision="fp32", **small)
+    assert "precision" not in fp32.key.parameters["proxy_train"], "fp32 is left out of the key"
     assert bf16.summary["linf_max"] <= 4 and fp32.summary["linf_max"] <= 4
-    auto = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "a", precision="auto", **small)
     from honeyimage_protect import _engine
 
+    # The default is auto: what the machine has, as `honeyimage protect`;
+    # a precision given in the settings is kept.
+    auto = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "a", **small)
     assert auto.key.parameters["proxy_train"].get("precision", "fp32") == _engine.best_precision()
+    assert auto.key.parameters == (bf16 if _engine.best_precision() == "bf16" else fp32).key.parameters
+    kept = honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "k", proxy_train={"precision": "fp32"}, **small)
+    assert "precision" not in kept.key.parameters["proxy_train"]
     with pytest.raises(InvalidArgument, match="precision 'fp16'"):
         honeyimage.protect(x[:1200], y[:1200], work=tmp_path / "x", precision="fp16", **small)

@@ -134,9 +134,11 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     /// Arithmetic of the proxies' training, the in-models and the input
-    /// gradients: `bf16` (mixed precision, fp32 weights), `fp32`, or `auto`
-    /// (bf16 where the CPU has bf16 units or on a GPU). Hardness scores and
-    /// reported losses are fp32 either way; the key records the choice.
+    /// gradients: `auto` (the default unless `--config` sets
+    /// `proxy_train.precision`: bf16 where the CPU has bf16 units or on a
+    /// GPU, fp32 elsewhere), `bf16` (mixed precision, fp32 weights) or
+    /// `fp32`. Hardness scores and reported losses are fp32 either way; the
+    /// key records the choice.
     #[arg(long, value_name = "auto|fp32|bf16")]
     precision: Option<crate::settings::PrecisionFlag>,
 }
@@ -172,7 +174,12 @@ fn settings(args: &Args) -> Result<ProtectConfig> {
         c.seed = s;
         c.proxy_train.seed = s;
     }
-    set(&mut c.proxy_train.precision, args.precision.map(|p| p.resolve()));
+    // protect's one default that is not the library's: the fastest
+    // arithmetic the machine has (BENCHMARKS.md, "bf16 mixed precision"),
+    // unless the settings file names one.
+    let from_file = crate::settings::file_sets(args.config.as_deref(), &["proxy_train", "precision"])?;
+    let precision = args.precision.or((!from_file).then_some(crate::settings::PrecisionFlag::Auto));
+    set(&mut c.proxy_train.precision, precision.map(|p| p.resolve()));
     Ok(c)
 }
 
@@ -391,4 +398,36 @@ fn report_recipients(args: &Args, names: &[String], outcomes: &[ProtectOutcome])
         );
     }
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use honeyimage::config::Precision;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn precision(extra: &[&str]) -> Precision {
+        let argv = [&["protect", "--data", "d", "--out", "o", "--key", "k"], extra].concat();
+        settings(&Cli::try_parse_from(argv).unwrap().args).unwrap().proxy_train.precision
+    }
+
+    #[test]
+    fn precision_is_the_machines_best_unless_the_file_or_a_flag_names_one() {
+        let best = honeyimage::precision::best_available(honeyimage::default_device());
+        assert_eq!(precision(&[]), best);
+        assert_eq!(precision(&["--precision", "fp32"]), Precision::Fp32);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "count = 10\n[proxy_train]\nepochs = 1\n").unwrap();
+        assert_eq!(precision(&["--config", file.to_str().unwrap()]), best, "a file without precision keeps auto");
+        std::fs::write(&file, "[proxy_train]\nprecision = \"fp32\"\n").unwrap();
+        assert_eq!(precision(&["--config", file.to_str().unwrap()]), Precision::Fp32);
+        assert_eq!(precision(&["--config", file.to_str().unwrap(), "--precision", "bf16"]), Precision::Bf16);
+    }
 }

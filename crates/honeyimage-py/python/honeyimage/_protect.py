@@ -41,6 +41,8 @@ def _settings(settings: Dict[str, Any], proxy_epochs: Optional[int], precision: 
     s = dict(settings)
     if proxy_epochs is not None:
         s["proxy_train"] = {**s.get("proxy_train", {}), "epochs": proxy_epochs}
+    if precision is None and "precision" not in s.get("proxy_train", {}):
+        precision = "auto"  # as `honeyimage protect`: the machine's fastest arithmetic
     if precision is not None:
         if precision == "auto":
             precision = _engine().best_precision()
@@ -154,10 +156,11 @@ def protect(
     ``settings`` are the protection parameters (the fields of
     ``Key.parameters``: ``count=100``, ``epsilon=4``, ``steps=20``,
     ``seed=0``, ...; ``proxy_epochs`` sets ``proxy_train['epochs']``;
-    ``precision`` is ``'fp32'`` (the default), ``'bf16'`` (mixed precision
-    for the proxies, in-models and input gradients; reported losses stay
-    fp32) or ``'auto'`` (bf16 where the CPU has bf16 units), recorded in
-    the key as ``proxy_train['precision']``).
+    ``precision`` is ``'auto'`` (the default, as ``honeyimage protect``:
+    bf16 where the CPU has bf16 units, fp32 elsewhere), ``'bf16'`` (mixed
+    precision for the proxies, in-models and input gradients; reported
+    losses stay fp32) or ``'fp32'``, recorded in the key as
+    ``proxy_train['precision']`` (absent for fp32).
     ``work`` keeps intermediate results so an interrupted run resumes (by
     default a temporary folder, removed afterwards). ``progress`` is a
     callable receiving event dicts, True for a tqdm bar, False for none
