@@ -49,6 +49,29 @@ pub fn default_device() -> tch::Device {
 }
 
 #[cfg(feature = "torch")]
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(feature = "torch")]
+/// Runs `f` right after seeding libtorch's default generator with `seed`,
+/// with no other thread of this process seeding or drawing from it in
+/// between (it is one per process): two models built at once from two
+/// threads (tests, the Python package) each get their seed's weights.
+pub fn seeded<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    with_global_rng(|| {
+        tch::manual_seed(seed as i64);
+        f()
+    })
+}
+
+#[cfg(feature = "torch")]
+/// Runs `f`, which draws from libtorch's default generator, while no other
+/// thread seeds or draws from it through [`seeded`].
+pub(crate) fn with_global_rng<T>(f: impl FnOnce() -> T) -> T {
+    let _only = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    f()
+}
+
+#[cfg(feature = "torch")]
 /// Sets the number of threads libtorch computes with in this process (a
 /// job sharing a machine with others takes its share of the cores).
 pub fn set_threads(n: usize) {

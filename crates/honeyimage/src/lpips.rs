@@ -74,9 +74,8 @@ impl Lpips {
 
     /// A network with random weights (for tests and benchmarks only).
     pub fn random(device: Device, seed: u64) -> Lpips {
-        tch::manual_seed(seed as i64);
         let mut vs = nn::VarStore::new(device);
-        let (convs, lins) = build(&vs);
+        let (convs, lins) = crate::seeded(seed, || build(&vs));
         tch::no_grad(|| {
             for l in &lins {
                 let _ = l.ws.shallow_clone().abs_();

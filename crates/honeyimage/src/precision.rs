@@ -76,8 +76,7 @@ mod tests {
 
     #[test]
     fn a_bf16_region_runs_matrix_products_in_bf16_and_closes() {
-        let a = Tensor::randn([8, 16], (Kind::Float, Device::Cpu));
-        let b = Tensor::randn([16, 4], (Kind::Float, Device::Cpu));
+        let (a, b) = crate::seeded(1, || (Tensor::randn([8, 16], (Kind::Float, Device::Cpu)), Tensor::randn([16, 4], (Kind::Float, Device::Cpu))));
         let fp32 = run(Precision::Fp32, Device::Cpu, || a.matmul(&b));
         assert_eq!(fp32.kind(), Kind::Float);
         let bf16 = run(Precision::Bf16, Device::Cpu, || a.matmul(&b));
@@ -91,7 +90,7 @@ mod tests {
 
     #[test]
     fn regions_nest_and_restore_the_outer_state() {
-        let a = Tensor::randn([4, 4], (Kind::Float, Device::Cpu));
+        let a = crate::seeded(2, || Tensor::randn([4, 4], (Kind::Float, Device::Cpu)));
         run(Precision::Bf16, Device::Cpu, || {
             assert_eq!(run(Precision::Bf16, Device::Cpu, || a.matmul(&a)).kind(), Kind::BFloat16);
             assert_eq!(a.matmul(&a).kind(), Kind::BFloat16, "inner exit must leave the outer region on");

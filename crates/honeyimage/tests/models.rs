@@ -30,7 +30,7 @@ fn every_architecture_maps_images_to_logits() {
         };
         for (c, hw, k) in [(1, 28, 10), (3, 32, 7)] {
             let m = Model::new(cfg(arch, c, hw, k, width), Device::Cpu, 1).unwrap();
-            let x = Tensor::rand([3, c as i64, hw as i64, hw as i64], (Kind::Float, Device::Cpu));
+            let x = honeyimage::seeded(0, || Tensor::rand([3, c as i64, hw as i64, hw as i64], (Kind::Float, Device::Cpu)));
             let y = m.forward_t(&x, true);
             assert_eq!(y.size(), vec![3, k as i64], "{arch} on {c}x{hw}x{hw}");
             assert!(m.num_parameters() > 1000, "{arch}");
@@ -66,9 +66,11 @@ fn invalid_model_configs_are_refused() {
 }
 
 fn tiny_data(n: usize) -> TensorSet {
-    tch::manual_seed(7);
-    let images = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let labels = Tensor::randint(10, [n as i64], (Kind::Int64, Device::Cpu));
+    // Drawn under the library's lock on the process-wide generator, so the
+    // tests building models in other threads at the same time get their seeds.
+    let (images, labels) = honeyimage::seeded(7, || {
+        (Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)), Tensor::randint(10, [n as i64], (Kind::Int64, Device::Cpu)))
+    });
     TensorSet { images, labels }
 }
 
@@ -106,6 +108,24 @@ fn training_is_deterministic_for_a_seed() {
     };
     assert_eq!(run(5), run(5));
     assert_ne!(run(5), run(6));
+}
+
+#[test]
+fn models_built_at_once_from_two_threads_get_their_seeds_weights() {
+    // libtorch's default generator is one per process: seeding and drawing
+    // from two threads at once would give either model the other's weights.
+    let build = |seed: u64| {
+        let m = Model::new(cfg(Arch::SmallCnn, 1, 28, 10, 8), Device::Cpu, seed).unwrap();
+        Vec::<f32>::try_from(m.var_store().variables()["conv1.weight"].view([-1])).unwrap()
+    };
+    let alone = [build(1), build(2)];
+    assert_ne!(alone[0], alone[1]);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = [1u64, 2].into_iter().map(|seed| s.spawn(move || (0..30).map(|_| build(seed)).collect::<Vec<_>>())).collect();
+        for (want, t) in alone.iter().zip(threads) {
+            assert!(t.join().unwrap().iter().all(|w| w == want), "a model built beside another did not get its seed's weights");
+        }
+    });
 }
 
 /// Test accuracy of a small CNN trained 3 epochs on 10k Fashion-MNIST

@@ -275,13 +275,14 @@ mod tests {
 
     #[test]
     fn conv_computes_what_the_plain_convolution_does_in_channels_last_layout() {
-        tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = nn::ConvConfig { stride: 2, padding: 1, ..Default::default() };
         // One input channel (grey images) is the case a permuted copy gets wrong.
         for cin in [3, 1] {
-            let c = Conv::new(vs.root() / format!("c{cin}"), cin, 8, 3, cfg);
-            let x = Tensor::rand([4, cin, 9, 9], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+            let (c, x) = crate::seeded(3, || {
+                let c = Conv::new(vs.root() / format!("c{cin}"), cin, 8, 3, cfg);
+                (c, Tensor::rand([4, cin, 9, 9], (Kind::Float, Device::Cpu)).set_requires_grad(true))
+            });
             let plain = x.conv2d(&c.ws, c.bs.as_ref(), [2, 2], [1, 1], [1, 1], 1);
             let y = c.forward(&x);
             assert_eq!(y.size(), vec![4, 8, 5, 5]);
@@ -305,10 +306,9 @@ mod tests {
 
     #[test]
     fn the_small_cnn_runs_channels_last_and_flattens_in_the_default_order() {
-        tch::manual_seed(4);
         let vs = nn::VarStore::new(Device::Cpu);
-        let (body, head) = small_cnn(&vs.root(), 1, 8, 8, 10, 4);
-        let x = Tensor::rand([2, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let ((body, head), x) =
+            crate::seeded(4, || (small_cnn(&vs.root(), 1, 8, 8, 10, 4), Tensor::rand([2, 1, 8, 8], (Kind::Float, Device::Cpu))));
         let f = body.forward_t(&x, false);
         assert_eq!(f.size(), vec![2, 128]);
         // The same weights through the default layout give the same features.

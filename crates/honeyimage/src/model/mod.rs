@@ -57,19 +57,18 @@ impl Model {
     /// A freshly initialised network; `seed` fixes the initial weights.
     pub fn new(config: ModelConfig, device: Device, seed: u64) -> Result<Model> {
         config.validate()?;
-        tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
         let p = &vs.root();
         let (c, h, w, k, wd) =
             (config.channels as i64, config.height as i64, config.width as i64, config.num_classes() as i64, config.arch_width as i64);
-        let (body, head) = match config.arch {
+        let (body, head) = crate::seeded(seed, || match config.arch {
             Arch::SmallCnn => boxed(arch::small_cnn(p, c, h, w, k, wd)),
             Arch::Resnet18 => boxed(arch::resnet18(p, c, k, wd)),
             Arch::Wrn28_2 => boxed(arch::wide_resnet(p, c, k, 28, wd)),
             Arch::Vgg11 => boxed(arch::vgg11(p, c, h, k, wd)),
             Arch::Densenet121 => boxed(arch::densenet121(p, c, h, k, wd)),
             Arch::Vit => boxed(arch::vit(p, c, h, w, k, wd)),
-        };
+        });
         let mean = Tensor::from_slice(&config.mean).view([1, c, 1, 1]).to_device(device);
         let std = Tensor::from_slice(&config.std).view([1, c, 1, 1]).to_device(device);
         Ok(Model { config, vs, body, head, mean, std })

@@ -77,7 +77,7 @@ pub fn train_mixed(model: &Model, set: &TensorSet, tc: &TrainConfig, attack: &At
 /// units), `steps` steps of size 2.5 eps / steps (Madry et al.).
 fn pgd(model: &Model, x: &Tensor, y: &Tensor, eps: f64, steps: usize) -> Result<Tensor> {
     let a = 2.5 * eps / steps as f64;
-    let mut delta = (x.rand_like() * 2.0 - 1.0) * eps;
+    let mut delta = (crate::with_global_rng(|| x.rand_like()) * 2.0 - 1.0) * eps;
     for _ in 0..steps {
         let d = delta.detach().set_requires_grad(true);
         let loss = model.forward_t(&(x + &d).clamp(0.0, 1.0), false).f_cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, 0.0)?;
@@ -186,8 +186,7 @@ mod tests {
     fn tiny() -> (Model, TensorSet) {
         let mc = ModelConfig::new(Arch::SmallCnn, 1, 8, 8, (0..3).map(|c| c.to_string()).collect(), (vec![0.5], vec![0.25]));
         let model = Model::new(mc, tch::Device::Cpu, 7).unwrap();
-        tch::manual_seed(3);
-        let images = Tensor::rand([24, 1, 8, 8], (Kind::Float, tch::Device::Cpu));
+        let images = crate::seeded(3, || Tensor::rand([24, 1, 8, 8], (Kind::Float, tch::Device::Cpu)));
         let labels = Tensor::from_slice(&(0..24).map(|i| i % 3).collect::<Vec<i64>>());
         (model, TensorSet { images, labels })
     }
