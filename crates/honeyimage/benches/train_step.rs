@@ -52,9 +52,7 @@ fn suffix(precision: Precision) -> &'static str {
 
 /// Training and input-gradient steps of both networks, in each precision.
 fn rust_steps(precisions: &[Precision], rust: &mut BTreeMap<String, f64>) {
-    tch::manual_seed(0);
-    let x = Tensor::rand([BATCH, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let y = Tensor::randint(10, [BATCH], (Kind::Int64, Device::Cpu));
+    let (x, y) = honeyimage::seeded(0, || (Tensor::rand([BATCH, 1, 28, 28], (Kind::Float, Device::Cpu)), Tensor::randint(10, [BATCH], (Kind::Int64, Device::Cpu))));
     for (arch, steps) in [(Arch::SmallCnn, 60), (Arch::Resnet18, 6)] {
         for &precision in precisions {
             let suffix = suffix(precision);

@@ -2,7 +2,8 @@
 //! (optionally Nesterov), weight decay, a cosine schedule with linear warm-up,
 //! label smoothing, random-crop and flip augmentation. Deterministic for a
 //! given seed on CPU: batch order and augmentation come from a seeded ChaCha
-//! stream, initial weights from `tch::manual_seed`.
+//! stream, initial weights from libtorch's generator seeded under
+//! [`crate::seeded`]'s lock.
 //!
 //! SGD is written here (the same update as `torch.optim.SGD`) rather than
 //! taken from libtorch, because libtorch's optimiser state cannot be read
