@@ -18,14 +18,18 @@
 #                      or copy the w*.jsonl of a run elsewhere into OUT/suspects
 #   verify             OUT/results.tsv and the summary (honeyimage verify --answers)
 # Every stage resumes: what exists is kept. REGIME_COUNT=N protects with
-# N marks instead of 100 (use a fresh OUT per N).
+# N marks instead of 100 (use a fresh OUT per N). REGIME_RELEASES="honey-k0
+# plain-k0 ..." keeps only those releases (default: all nine);
+# REGIME_ARCHS=smallcnn and REGIME_CLEAN_SEEDS=1 shrink `prepare`'s job list
+# (a CPU-sized run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 out="$1" stage="$2"; shift 2
 bin="${HONEYIMAGE_BIN:-target/release/honeyimage}"
 data=/usr/share/datasets/fashion-mnist
-releases=(honey-k0 plain-k0 honey-k1 plain-k1 honey-k2 plain-k2 eot-k0 eot-k1 eot-k2)
+read -r -a releases <<< "${REGIME_RELEASES:-honey-k0 plain-k0 honey-k1 plain-k1 honey-k2 plain-k2 eot-k0 eot-k1 eot-k2}"
+late=(); for r in "${releases[@]}"; do [[ $r == eot-* ]] && late+=("$r"); done
 py="${HONEYIMAGE_TORCH_VENV}/bin/python"
 case "$stage" in
   protect)
@@ -40,7 +44,8 @@ case "$stage" in
     done;;
   prepare)
     specs=(); for r in "${releases[@]}"; do specs+=("$r=$out/$r/key.hkey:$out/$r/release"); done
-    "$py" scripts/regime_prepare.py "$out/device" "$data" "${specs[@]}" --late eot-k0,eot-k1,eot-k2;;
+    "$py" scripts/regime_prepare.py "$out/device" "$data" "${specs[@]}" --late "$(IFS=,; echo "${late[*]}")" \
+      --archs "${REGIME_ARCHS:-resnet18,vgg11,smallcnn}" --clean-seeds "${REGIME_CLEAN_SEEDS:-2}";;
   suspects)
     "$py" scripts/regime_suspects.py "$out/device" "$out/suspects" "$@";;
   verify)
