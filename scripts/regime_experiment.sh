@@ -29,7 +29,7 @@ out="$1" stage="$2"; shift 2
 bin="${HONEYIMAGE_BIN:-target/release/honeyimage}"
 data=/usr/share/datasets/fashion-mnist
 read -r -a releases <<< "${REGIME_RELEASES:-honey-k0 plain-k0 honey-k1 plain-k1 honey-k2 plain-k2 eot-k0 eot-k1 eot-k2}"
-late=(); for r in "${releases[@]}"; do [[ $r == eot-* ]] && late+=("$r"); done
+late=(); for r in "${releases[@]}"; do if [[ $r == eot-* ]]; then late+=("$r"); fi; done
 py="${HONEYIMAGE_TORCH_VENV}/bin/python"
 case "$stage" in
   protect)
@@ -44,8 +44,10 @@ case "$stage" in
     done;;
   prepare)
     specs=(); for r in "${releases[@]}"; do specs+=("$r=$out/$r/key.hkey:$out/$r/release"); done
-    "$py" scripts/regime_prepare.py "$out/device" "$data" "${specs[@]}" --late "$(IFS=,; echo "${late[*]}")" \
-      --archs "${REGIME_ARCHS:-resnet18,vgg11,smallcnn}" --clean-seeds "${REGIME_CLEAN_SEEDS:-2}";;
+    extra=(--late "$(IFS=,; echo "${late[*]}")")
+    if [ -n "${REGIME_ARCHS:-}" ]; then extra+=(--archs "$REGIME_ARCHS"); fi
+    if [ -n "${REGIME_CLEAN_SEEDS:-}" ]; then extra+=(--clean-seeds "$REGIME_CLEAN_SEEDS"); fi
+    "$py" scripts/regime_prepare.py "$out/device" "$data" "${specs[@]}" "${extra[@]}";;
   suspects)
     "$py" scripts/regime_suspects.py "$out/device" "$out/suspects" "$@";;
   verify)
