@@ -109,6 +109,30 @@ mod tests {
         assert!(defaults_help::<honeyimage::config::ProtectConfig>("Defaults:").contains("count = 100"));
     }
 
+    /// The experiment files under examples/ are documentation that users
+    /// copy: each must load and pass the checks `eval` runs before any work.
+    #[test]
+    fn every_example_experiment_loads_and_validates() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut files = vec![];
+        for dir in [root.clone(), root.join("variants")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() >= 10, "{files:?}");
+        for path in files {
+            let c: honeyimage::config::EvalConfig = from_toml(Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
+            c.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if c.sweep.is_some() {
+                honeyimage::eval::sweep::of(&c).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
+    }
+
     #[test]
     fn file_sets_finds_nested_fields_and_only_those() {
         let dir = tempfile::tempdir().unwrap();
